@@ -1,0 +1,1 @@
+"""Independent reference implementations (Debian libfec through ctypes), used by tests and `lunar-hil bench` only."""
