@@ -1,0 +1,271 @@
+"""Serial ports (real boards, ptys, any pyserial URL) and a fresh ``pty``.
+
+``serial:DEVICE?baud=N`` opens DEVICE with pyserial (``serial_for_url``, so
+``loop://``, ``socket://HOST:PORT`` and ``rfc2217://`` work too).  ``pty``
+creates a pseudo-terminal pair with the OS's ``openpty``, puts the slave side in
+raw mode (no echo, no CR/LF translation: the stream is binary) and prints
+``pty: /dev/pts/N`` on its own line on stdout as soon as the port exists.
+
+Both sinks are duplex: iterating over one yields what the board sends back
+(the uplink), so the engine can use the same object for ``--out`` and
+``--uplink``.
+
+Writes to a device with a file descriptor go through the non-blocking fd that
+pyserial opened, so the event loop waits for the tty to drain (backpressure)
+and learns exactly how many bytes the kernel took.  An unplugged board (the
+write fails with EIO/ENODEV, or the device node is gone) is reopened with
+backoff by the :class:`~drivers.base.QueuedSink` pump; the bytes not taken by
+the old port stay queued.  Bytes already inside the old tty's kernel buffer
+when the board vanished are lost with it; no driver can see those.
+
+pyserial flushes a port's input buffer when it opens it, so a reader of a
+``pty`` must open the port before the bytes it wants are written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import termios
+import tty
+from collections.abc import AsyncIterator
+from typing import Any
+
+import serial
+
+from drivers.base import READ_CHUNK, Backoff, QueuedSink
+from drivers.url import DEFAULT_BAUD, DriverUrl
+from emulator.errors import LinkError
+
+#: Largest write handed to a tty at once (a tty buffer holds a few KiB).
+SERIAL_CHUNK = 4096
+#: Read timeout of threaded (fd-less) pyserial ports; bounds close() latency.
+THREAD_READ_TIMEOUT_S = 0.1
+
+
+async def _wait_fd(fd: int, *, writable: bool) -> None:
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    if writable:
+        loop.add_writer(fd, ready)
+    else:
+        loop.add_reader(fd, ready)
+    try:
+        await fut
+    finally:
+        if writable:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
+
+
+async def fd_write(fd: int, data: bytes) -> int:
+    """Write to a non-blocking fd; await writability instead of blocking."""
+    while True:
+        try:
+            return os.write(fd, data)
+        except BlockingIOError:
+            await _wait_fd(fd, writable=True)
+
+
+async def fd_read(fd: int, size: int = READ_CHUNK, timeout: float | None = None) -> bytes:
+    """Read from a non-blocking fd; await readability instead of blocking.
+
+    Returns b"" if nothing arrived within ``timeout`` (so callers can notice a
+    close() between reads).
+    """
+    while True:
+        try:
+            return os.read(fd, size)
+        except BlockingIOError:
+            try:
+                await asyncio.wait_for(_wait_fd(fd, writable=False), timeout)
+            except TimeoutError:
+                return b""
+
+
+def _fileno(port: Any) -> int | None:
+    try:
+        fd = port.fileno()
+    except (AttributeError, OSError, serial.SerialException, NotImplementedError):
+        return None
+    return fd if isinstance(fd, int) else None
+
+
+class _DuplexReader:
+    """Iteration over what comes back on a duplex sink's port."""
+
+    _closed: bool
+
+    async def _read_once(self) -> bytes | None:
+        """One chunk, b"" if nothing yet, None if the port is not usable now."""
+        raise NotImplementedError
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while not self._closed:
+            chunk = await self._read_once()
+            if chunk is None:
+                await asyncio.sleep(THREAD_READ_TIMEOUT_S)
+            elif chunk:
+                yield chunk
+
+
+class SerialSink(QueuedSink, _DuplexReader):
+    """Write the stream to a serial device or pyserial URL; reopen on unplug."""
+
+    transport_errors = (OSError, serial.SerialException)
+
+    def __init__(self, url: DriverUrl, *, frame_bytes: int | None = None) -> None:
+        super().__init__(url, frame_bytes=frame_bytes)
+        self.device = url.path
+        self.baud = url.int_param("baud", DEFAULT_BAUD)
+        self._port: Any = None
+        self._closed = False
+
+    async def _connect(self) -> None:
+        # serial_for_url may block (rfc2217 negotiation, socket connect).
+        self._port = await asyncio.to_thread(
+            serial.serial_for_url,
+            self.device,
+            baudrate=self.baud,
+            timeout=THREAD_READ_TIMEOUT_S,
+            write_timeout=None,
+        )
+
+    def _chunk_size(self) -> int:
+        return max(SERIAL_CHUNK, self.frame_bytes or 0)
+
+    async def _send(self, data: bytes) -> int:
+        port = self._port
+        if port is None:
+            raise serial.SerialException("port is closed")
+        fd = _fileno(port)
+        if fd is not None:
+            return await fd_write(fd, data)
+        written = await asyncio.to_thread(port.write, data)
+        return len(data) if written is None else int(written)
+
+    async def _disconnect(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(OSError, serial.SerialException):
+                port.close()
+
+    async def _read_once(self) -> bytes | None:
+        port = self._port
+        if port is None or not self._connected:
+            return None
+        try:
+            fd = _fileno(port)
+            if fd is not None:
+                return await fd_read(fd, timeout=THREAD_READ_TIMEOUT_S)
+            data = await asyncio.to_thread(port.read, READ_CHUNK)
+            return bytes(data)
+        except (OSError, serial.SerialException):
+            # The write pump notices the dead port too and reopens it.
+            return None
+
+    async def close(self) -> None:
+        self._closed = True
+        await super().close()
+
+
+class SerialSource(_DuplexReader):
+    """Read the uplink from a serial device; reopen it with backoff if it vanishes."""
+
+    def __init__(self, url: DriverUrl) -> None:
+        self.parsed = url
+        self.url = url.display
+        self.counters = {"bytes_in": 0, "reconnects": 0}
+        self._sink = SerialSink(url)
+        self._closed = False
+
+    async def open(self) -> None:
+        await self._sink.open()
+
+    async def _read_once(self) -> bytes | None:
+        chunk = await self._sink._read_once()
+        if chunk is None and not self._closed:
+            # Port gone: reopen it ourselves (nobody writes on an uplink-only port).
+            backoff = Backoff()
+            while not self._closed:
+                await self._sink._disconnect()
+                try:
+                    await self._sink._connect()
+                except self._sink.transport_errors:
+                    await backoff.sleep()
+                    continue
+                self.counters["reconnects"] += 1
+                break
+            return b""
+        if chunk:
+            self.counters["bytes_in"] += len(chunk)
+        return chunk
+
+    async def close(self) -> None:
+        self._closed = True
+        await self._sink.close()
+
+
+class PtySink(QueuedSink, _DuplexReader):
+    """A new pseudo-terminal; the board (real program or vboard) opens its slave.
+
+    Until a reader drains the slave, bytes wait in the kernel's tty buffer, then
+    in our queue, then ``write()`` awaits.
+    """
+
+    def __init__(self, url: DriverUrl, *, frame_bytes: int | None = None) -> None:
+        super().__init__(url, frame_bytes=frame_bytes)
+        self.path = ""
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._closed = False
+
+    async def _connect(self) -> None:
+        if self._master is not None:
+            return
+        master, slave = os.openpty()
+        # Raw mode: a CADU stream is binary; echo or ONLCR would corrupt it.
+        tty.setraw(slave, termios.TCSANOW)
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        self.path = os.ttyname(slave)
+        # The documented contract: the path, alone on its own line, at once.
+        print(f"pty: {self.path}", file=sys.stdout, flush=True)
+
+    def _chunk_size(self) -> int:
+        return max(SERIAL_CHUNK, self.frame_bytes or 0)
+
+    async def _send(self, data: bytes) -> int:
+        if self._master is None:
+            raise LinkError(f"{self.url}: pty is closed")
+        return await fd_write(self._master, data)
+
+    async def _disconnect(self) -> None:
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = None
+
+    async def _read_once(self) -> bytes | None:
+        if self._master is None:
+            return None
+        try:
+            return await fd_read(self._master, timeout=THREAD_READ_TIMEOUT_S)
+        except OSError:
+            return None
+
+    async def close(self) -> None:
+        self._closed = True
+        await super().close()
