@@ -81,8 +81,10 @@ def _decode(func_name: str, block: bytes, pad: int) -> tuple[int, bytes]:
     _check(len(block), pad, 255)
     buf = (ctypes.c_ubyte * len(block)).from_buffer_copy(block)
     eras = (ctypes.c_int * 32)()
-    ret = getattr(_lib(), func_name)(buf, eras, 0, pad)
-    return int(ret), bytes(buf)
+    ret = int(getattr(_lib(), func_name)(buf, eras, 0, pad))
+    # Debian's libfec reports some failures with other negative values (seen: -3);
+    # every negative value means "uncorrectable".
+    return (ret if ret >= 0 else -1), bytes(buf)
 
 
 def encode_rs_ccsds(data: bytes, pad: int = 0) -> bytes:
@@ -93,7 +95,8 @@ def encode_rs_ccsds(data: bytes, pad: int = 0) -> bytes:
 def decode_rs_ccsds(block: bytes, pad: int = 0) -> tuple[int, bytes]:
     """libfec ``decode_rs_ccsds`` on a ``255 - pad`` byte dual-basis codeword.
 
-    Returns libfec's value (symbols corrected, or -1) and the (corrected) block.
+    Returns libfec's verdict (symbols corrected, or -1 for any negative return
+    value) and the block as libfec left it.
     """
     return _decode("decode_rs_ccsds", block, pad)
 
@@ -131,7 +134,7 @@ def encode_many(data: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """
     lib = _lib()
     arr = np.ascontiguousarray(data, dtype=np.uint8)
-    if arr.ndim != 2 or not 32 <= arr.shape[1] <= 223:
+    if arr.ndim != 2 or not 1 <= arr.shape[1] <= 223:
         raise ValueError(f"expected an (N, 223 - pad) uint8 array, got shape {arr.shape}")
     n, k = arr.shape
     pad = 223 - k
