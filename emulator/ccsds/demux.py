@@ -27,16 +27,14 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from emulator.ccsds.packets import IDLE_APID, MAX_PACKET_LENGTH, PRIMARY_HEADER_LENGTH
+from emulator.ccsds.tm import FHP_IDLE, FHP_NO_PACKET_START
 from emulator.errors import LocalProtocolError
 
 __all__ = ["COUNTER_NAMES", "PacketDemultiplexer"]
 
-_FHP_NO_PACKET_START: Final = 0x7FF  # 132.0 §4.1.2.7.3
-_FHP_IDLE: Final = 0x7FE  # 132.0 §4.1.2.7.4
-_HEADER_LENGTH: Final = 6  # 133.0 §4.1.3
-_MIN_PACKET_LENGTH: Final = 7
-_MAX_PACKET_LENGTH: Final = 65542
-_IDLE_APID: Final = 0x7FF  # 133.0 §4.1.3.3.4.4
+_HEADER_LENGTH: Final = PRIMARY_HEADER_LENGTH  # 133.0 §4.1.3
+_MIN_PACKET_LENGTH: Final = PRIMARY_HEADER_LENGTH + 1
 _MAX_VCID: Final = 63
 
 COUNTER_NAMES: Final = (
@@ -101,16 +99,16 @@ class PacketDemultiplexer:
         *,
         vc_count_modulus: int = 256,
         idle_vcid: int | None = None,
-        max_packet_length: int = _MAX_PACKET_LENGTH,
+        max_packet_length: int = MAX_PACKET_LENGTH,
     ) -> None:
         if not 2 <= vc_count_modulus <= 1 << 32:
             raise LocalProtocolError(f"vc_count_modulus {vc_count_modulus} out of range 2..2**32")
         if idle_vcid is not None and not 0 <= idle_vcid <= _MAX_VCID:
             raise LocalProtocolError(f"idle_vcid {idle_vcid} out of range 0..{_MAX_VCID}")
-        if not _MIN_PACKET_LENGTH <= max_packet_length <= _MAX_PACKET_LENGTH:
+        if not _MIN_PACKET_LENGTH <= max_packet_length <= MAX_PACKET_LENGTH:
             raise LocalProtocolError(
                 f"max_packet_length {max_packet_length} out of range "
-                f"{_MIN_PACKET_LENGTH}..{_MAX_PACKET_LENGTH}"
+                f"{_MIN_PACKET_LENGTH}..{MAX_PACKET_LENGTH}"
             )
         self.vc_count_modulus = int(vc_count_modulus)
         self.idle_vcid = idle_vcid
@@ -145,7 +143,7 @@ class PacketDemultiplexer:
         self.counters["frames"] += n
         if n == 0:
             return []
-        carries_data = fhps != _FHP_IDLE
+        carries_data = fhps != FHP_IDLE
         if self.idle_vcid is not None:
             carries_data &= vc != self.idle_vcid
         done_frames: list[npt.NDArray[np.int64]] = []
@@ -290,9 +288,7 @@ class PacketDemultiplexer:
                 self.counters["fhp_mismatches"] += 1
                 self.counters["dropped_partial_packets"] += 1
                 # Kept packets end at or before the zone start, so the pointer is never behind them.
-                start = (
-                    resync_from(k) if declared[k] != _FHP_NO_PACKET_START else resync_from(k + 1)
-                )
+                start = resync_from(k) if declared[k] != FHP_NO_PACKET_START else resync_from(k + 1)
                 continue
             starts_out += walk.starts
             ends_out += [*walk.starts[1:], walk.end] if walk.starts else []
@@ -312,7 +308,7 @@ class PacketDemultiplexer:
         stream = np.frombuffer(data, np.uint8)
         # 133.0 §4.1.3.3.4: APID = low 3 bits of octet 0 and octet 1; 0x7FF is idle.
         apids = ((stream[packet_starts].astype(np.int64) & 0x07) << 8) | stream[packet_starts + 1]
-        idle_count = int(np.count_nonzero(apids == _IDLE_APID))
+        idle_count = int(np.count_nonzero(apids == IDLE_APID))
         self.counters["idle_packets"] += idle_count
         self.counters["packets"] += packet_starts.size - idle_count
         last_zone = (packet_ends - 1 - len(prefix)) // zl
@@ -329,7 +325,7 @@ def _first_fhp_mismatch(
     """Index of the first zone whose FHP differs from the walked packet starts, or None."""
     if zone_starts.size == 0:
         return None
-    expected = np.full(zone_starts.size, _FHP_NO_PACKET_START, dtype=np.int64)
+    expected = np.full(zone_starts.size, FHP_NO_PACKET_START, dtype=np.int64)
     if walked.size:
         idx = np.searchsorted(walked, zone_starts, side="left")
         first = walked[np.minimum(idx, walked.size - 1)]

@@ -25,6 +25,14 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from emulator.ccsds.packets import (
+    IDLE_APID,
+    IDLE_PATTERN,
+    MAX_PACKET_LENGTH,
+    PRIMARY_HEADER_LENGTH,
+    idle_packet,
+)
+from emulator.ccsds.tm import FHP_IDLE, FHP_NO_PACKET_START
 from emulator.errors import LocalProtocolError
 
 __all__ = [
@@ -37,44 +45,18 @@ __all__ = [
     "VirtualChannelMultiplexer",
 ]
 
-# 132.0 §4.1.2.7.3 / 732.0 §4.1.4.2.3: FHP all ones = no packet starts in this zone.
-FHP_NO_PACKET_START: Final = 0x7FF
-# 132.0 §4.1.2.7.4: "11111111110" = the zone holds only idle data.
-FHP_IDLE: Final = 0x7FE
-# The FHP is 11 bits and 0x7FE/0x7FF are reserved, so a real offset is at most
-# 0x7FD: a zone longer than 0x7FE bytes could need an unencodable pointer.
-# (TM and AOS frames are at most 2048 octets anyway, 132.0 §4.1.1, 732.0 §4.1.1.)
+# The FHP is 11 bits and 0x7FE/0x7FF are reserved (132.0 §4.1.2.7.3-4), so a real
+# offset is at most 0x7FD: a zone longer than 0x7FE bytes could need an unencodable
+# pointer. (TM and AOS frames are at most 2048 octets anyway, 132.0 §4.1.1.)
 MAX_ZONE_LENGTH: Final = 0x7FE
-# Mission-specific idle pattern of idle frames (132.0 §4.1.2.7.4 leaves it to the
-# mission); 0x55 keeps bit transitions even before the randomizer.
-IDLE_ZONE_FILL: Final = 0x55
+# Idle frames carry the same mission-defined pattern as idle packets (132.0 §4.1.2.7.4
+# and 133.0 §4.1.4.2 both leave it to the mission).
+IDLE_ZONE_FILL: Final = IDLE_PATTERN
 
-# CCSDS 133.0-B §4.1.3: 6-byte primary header; packet data length field = octets - 1,
-# so a packet is at least 7 bytes and at most 65542. APID 0x7FF = idle packet (§4.1.3.3.4.4).
-_HEADER_LENGTH: Final = 6
-_MIN_PACKET_LENGTH: Final = 7
-_MAX_PACKET_LENGTH: Final = 65542
-_IDLE_APID: Final = 0x7FF
+# CCSDS 133.0-B §4.1.3.5.3: packet data length field = data octets - 1, so a packet
+# is at least 7 bytes; the layout itself lives in emulator.ccsds.packets.
+_MIN_PACKET_LENGTH: Final = PRIMARY_HEADER_LENGTH + 1
 _MAX_VCID: Final = 63  # AOS VCIDs are 6 bits (732.0 §4.1.2.3); TM's 3 bits fit inside.
-
-
-def _idle_packet(total_length: int) -> bytes:
-    """One idle space packet (APID 0x7FF, unsegmented, count 0) of ``total_length`` bytes.
-
-    CCSDS 133.0-B §4.1.3.3.4.4: idle packets carry APID all ones; the data is a
-    mission-defined idle pattern.
-    """
-    # TODO(integration): use emulator.ccsds.packets.idle_packet once it lands, so
-    # the packet layout has exactly one definition.
-    header = bytes(
-        (
-            0x07,  # version 000, type 0, no secondary header, APID high 3 bits = 111
-            0xFF,  # APID low 8 bits
-            0xC0,  # sequence flags 11 = unsegmented, count 0
-            0x00,
-        )
-    ) + (total_length - _MIN_PACKET_LENGTH).to_bytes(2, "big")
-    return header + bytes([IDLE_ZONE_FILL]) * (total_length - _HEADER_LENGTH)
 
 
 def _idle_fill_length(gap: int, zone_length: int) -> int:
@@ -165,7 +147,7 @@ class _ChannelQueue:
         base = self.consumed + len(self.buffer)
         self.buffer += data
         self._new_starts.append(relative_starts + base)
-        self._new_telemetry.append(apids != _IDLE_APID)
+        self._new_telemetry.append(apids != IDLE_APID)
 
     def _merge(self) -> None:
         if self._new_starts:
@@ -341,10 +323,10 @@ class VirtualChannelMultiplexer:
         count, length = packets.shape
         if count == 0:
             return
-        if length < _MIN_PACKET_LENGTH or length > _MAX_PACKET_LENGTH:
+        if length < _MIN_PACKET_LENGTH or length > MAX_PACKET_LENGTH:
             raise LocalProtocolError(
                 f"packets of {length} bytes: a space packet is "
-                f"{_MIN_PACKET_LENGTH}..{_MAX_PACKET_LENGTH} bytes (133.0 §4.1.3.5.3)"
+                f"{_MIN_PACKET_LENGTH}..{MAX_PACKET_LENGTH} bytes (133.0 §4.1.3.5.3)"
             )
         declared = ((packets[:, 4].astype(np.int64) << 8) | packets[:, 5]) + _MIN_PACKET_LENGTH
         wrong = np.flatnonzero(declared != length)
@@ -400,8 +382,8 @@ class VirtualChannelMultiplexer:
                 leftover = len(queue.buffer) - planned * zl
                 if leftover <= 0:
                     continue
-                fill = _idle_packet(_idle_fill_length(zl - leftover, zl))
-                queue.append(fill, np.zeros(1, np.int64), np.full(1, _IDLE_APID, np.int64))
+                fill = idle_packet(_idle_fill_length(zl - leftover, zl))
+                queue.append(fill, np.zeros(1, np.int64), np.full(1, IDLE_APID, np.int64))
                 n = min(len(queue.buffer) // zl - planned, remaining)
                 plan[cfg.vcid] = planned + n
                 remaining -= n
