@@ -245,15 +245,18 @@ def encode_tm_frames(
 class TmFrameBatch:
     """Decoded TM frames; every field is ``(N,)`` (``()`` for one frame given as ``(L,)``).
 
-    ``data_fields`` is a view into the input frames.  ``crc_ok`` is all True
-    when the channel has no FECF.  A CRC failure is data, not an exception.
+    ``scid`` is uint16 and ``vc_count`` uint32 as in :class:`~emulator.ccsds.aos.AosFrameBatch`,
+    so a receiver can treat both batches alike.
+
+    ``data_fields`` is a view into the input frames.  ``crc_ok`` is True for
+    frames that pass the FECF and header checks (see :func:`decode_tm_frames`).  A CRC failure is data, not an exception.
     """
 
     scid: npt.NDArray[np.uint16]
     vcid: npt.NDArray[np.uint8]
     ocf_flag: npt.NDArray[np.bool_]
     mc_count: npt.NDArray[np.uint8]
-    vc_count: npt.NDArray[np.uint8]
+    vc_count: npt.NDArray[np.uint32]
     first_header_pointer: npt.NDArray[np.uint16]
     data_fields: npt.NDArray[np.uint8]
     ocf: npt.NDArray[np.uint32] | None
@@ -267,10 +270,11 @@ def decode_tm_frames(frames: npt.ArrayLike, *, fecf: bool = True) -> TmFrameBatc
     """Split ``(N, L)`` TM frames into header fields, data fields, OCF and CRC result.
 
     The OCF layout follows the OCF flag of the majority of the frames (frames of
-    one virtual/master channel share it, 132.0-B §4.1.2.4); a frame whose own
-    flag disagrees was damaged on the link and is reported with ``crc_ok``
-    False.  Frames too short for a header, or of the wrong version number,
-    raise RemoteProtocolError.
+    one virtual/master channel share it, 132.0-B §4.1.2.4).  ``crc_ok`` is
+    False for a frame whose FECF does not match, whose version number is not
+    00 or whose own OCF flag disagrees: damage on the link is data, never an
+    exception (with ``fecf=False`` only the last two checks apply).  Frames
+    too short to hold a header, OCF and FECF raise RemoteProtocolError.
     """
     array = np.asarray(frames)
     if array.dtype != np.uint8:
@@ -293,13 +297,6 @@ def decode_tm_frames(frames: npt.ArrayLike, *, fecf: bool = True) -> TmFrameBatc
         raise RemoteProtocolError(
             f"TM frame of {length} octets is shorter than the minimum {minimum}", offset=length
         )
-    bad_version = (word0 >> 14) != 0
-    if bad_version.any():
-        index = int(np.flatnonzero(bad_version)[0])
-        raise RemoteProtocolError(
-            f"TM frame {index} has version {int(word0[index] >> 14)}, not 0",
-            offset=index * length,
-        )
     status = (array[:, 4].astype(np.uint16) << 8) | array[:, 5]
     end = length - FECF_LENGTH * fecf
     if fecf:
@@ -307,7 +304,8 @@ def decode_tm_frames(frames: npt.ArrayLike, *, fecf: bool = True) -> TmFrameBatc
         crc_ok = np.asarray(crc16_batch(array[:, :end]), dtype=np.uint16) == received
     else:
         crc_ok = np.ones(rows, dtype=bool)
-    crc_ok &= ocf_flag == has_ocf
+    # Damaged headers are link noise: counted through crc_ok, never raised.
+    crc_ok &= (ocf_flag == has_ocf) & ((word0 >> 14) == 0)
     ocf_words: npt.NDArray[np.uint32] | None = None
     if has_ocf:
         end -= OCF_LENGTH
@@ -321,7 +319,7 @@ def decode_tm_frames(frames: npt.ArrayLike, *, fecf: bool = True) -> TmFrameBatc
         vcid=((word0 >> 1) & _VCID_MAX).astype(np.uint8),
         ocf_flag=ocf_flag,
         mc_count=array[:, 2].copy(),
-        vc_count=array[:, 3].copy(),
+        vc_count=array[:, 3].astype(np.uint32),
         first_header_pointer=(status & _FHP_MASK).astype(np.uint16),
         data_fields=array[:, TM_PRIMARY_HEADER_LENGTH:end],
         ocf=ocf_words,
