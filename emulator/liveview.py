@@ -1,0 +1,137 @@
+"""The embedded ground receiver and its live status view (rich).
+
+With no ``--out``, ``lunar-hil run`` sends the coded stream into
+:class:`EmbeddedReceiverSink`, an in-process ground station: the same
+:class:`~emulator.ccsds.receiver.Receiver` that ``lunar-hil decode`` uses. The
+live view shows what the *ground* decoded (not the sim's truth): key
+parameters from the latest packet of each APID, frame and bit rates, the
+decode counters and the link state.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from emulator.ccsds.coding import ChannelCoding
+from emulator.ccsds.receiver import Receiver
+from emulator.telemetry import TelemetryDictionary
+
+
+class EmbeddedReceiverSink:
+    """A byte sink that decodes everything it is given."""
+
+    url = "embedded"
+
+    def __init__(self, coding: ChannelCoding, dictionary: TelemetryDictionary, *,
+                 scid: int | None = None, idle_vcid: int | None = None) -> None:
+        self.receiver = Receiver(coding, scid=scid, idle_vcid=idle_vcid, keep_frames=False)
+        self.dictionary = dictionary
+        self.counters: dict[str, int] = {"bytes_out": 0, "writes": 0}
+        self.latest: dict[int, bytes] = {}
+
+    async def open(self) -> None:
+        return None
+
+    async def write(self, data: bytes) -> None:
+        self.counters["bytes_out"] += len(data)
+        self.counters["writes"] += 1
+        self._keep(self.receiver.feed(data).packets)
+
+    async def close(self) -> None:
+        self._keep(self.receiver.flush().packets)
+
+    def _keep(self, packets: list[bytes]) -> None:
+        # The view needs only the newest packet per APID; the tail of a batch
+        # holds it for every APID that is still sending.
+        for pkt in packets[-256:]:
+            self.latest[((pkt[0] & 0x07) << 8) | pkt[1]] = pkt
+
+    def decoded_params(self) -> dict[str, tuple[float, str]]:
+        """{channel: (value, unit)} from the newest packet of each APID."""
+        out: dict[str, tuple[float, str]] = {}
+        for apid in sorted(self.latest):
+            if apid not in self.dictionary:
+                continue
+            layout = self.dictionary[apid]
+            units = {c.name: c.unit for c in layout.channels}
+            for rec in self.dictionary.decode_packets([self.latest[apid]]):
+                for name, value in rec["params"].items():
+                    out[name] = (value, units.get(name, ""))
+        return out
+
+
+class LiveView:
+    """Builds the rich renderable for ``rich.live.Live``."""
+
+    def __init__(self, *, title: str, emulator: Any, receiver_sink: EmbeddedReceiverSink | None,
+                 duration_s: float, max_params: int = 18) -> None:
+        self.title = title
+        self.emulator = emulator
+        self.sink = receiver_sink
+        self.duration_s = duration_s
+        self.max_params = max_params
+        self._last = (time.monotonic(), 0, 0)
+        self._rates = (0.0, 0.0)
+        self.progress: Progress | None = None
+        self._task: Any = None
+        if emulator.speed is None:
+            self.progress = Progress(
+                TextColumn("sim"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                TimeRemainingColumn(),
+            )
+            self._task = self.progress.add_task("sim", total=duration_s)
+
+    def _update_rates(self) -> tuple[float, float]:
+        now = time.monotonic()
+        st = self.emulator.status
+        t0, f0, b0 = self._last
+        if now - t0 >= 0.5:
+            dt = now - t0
+            self._rates = ((st.frames - f0) / dt, (st.bytes_out - b0) * 8 / dt / 1e6)
+            self._last = (now, st.frames, st.bytes_out)
+        return self._rates
+
+    def __rich__(self) -> Group:
+        st = self.emulator.status
+        fps, mbps = self._update_rates()
+        head = Table.grid(padding=(0, 2))
+        head.add_row(
+            f"sim t = {st.sim_seconds:,.1f} s / {self.duration_s:,.0f} s",
+            f"frames {st.frames:,} ({st.idle_frames:,} idle)",
+            f"{fps:,.0f} frames/s",
+            f"{mbps:,.3f} Mbit/s",
+            f"lag {self.emulator.clock.lag_s(st.sim_seconds):.2f} s",
+        )
+        parts: list[Any] = [head]
+        if self.progress is not None:
+            self.progress.update(self._task, completed=st.sim_seconds)
+            parts.append(self.progress)
+        if self.sink is not None:
+            c = self.sink.receiver.counters
+            params = Table(title="decoded telemetry (ground)", expand=False)
+            params.add_column("parameter")
+            params.add_column("value", justify="right")
+            params.add_column("unit")
+            for i, (name, (value, unit)) in enumerate(self.sink.decoded_params().items()):
+                if i >= self.max_params:
+                    break
+                params.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value), unit)
+            rx = Table(title="receiver", show_header=False)
+            for key in ("cadus", "frames_ok", "rs_corrected_symbols", "rs_uncorrectable",
+                        "crc_errors", "packets", "idle_frames", "sync_losses", "vc_count_gaps"):
+                rx.add_row(key, f"{getattr(c, key):,}")
+            rx.add_row("link", "LOCKED" if self.sink.receiver.locked else "searching")
+            rx.add_row("bit errors injected", f"{self.emulator.link.bits_flipped:,}")
+            grid = Table.grid(padding=(0, 2))
+            grid.add_row(params, rx)
+            parts.append(grid)
+        if st.events:
+            ev = "\n".join(f"t={e.t_s:,.1f}s {e.kind}: {e.message}" for e in st.events[-5:])
+            parts.append(Panel(ev, title="events"))
+        return Group(Panel(Group(*parts), title=self.title))

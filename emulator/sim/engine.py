@@ -1,0 +1,294 @@
+"""The asyncio emulator engine.
+
+Downlink, one physical channel (band) per engine::
+
+    LanderSimulation.advance  -> StateBlock
+    TelemetrySampler          -> packets per VC (time ordered)
+    VirtualChannelMultiplexer -> packet zones + FHPs (idle fill at 1x / xN)
+    TmFramer / AosFramer      -> transfer frames (+ OCF/CLCW, FECF)
+    ChannelEncoder            -> RS, randomizer, ASM, [convolutional]
+    LinkImpairment            -> bit errors (none with --ideal-link)
+    sinks                     -> drivers and/or the embedded ground receiver
+
+The producer runs one *block* of simulation time per step. Every sink has its
+own bounded queue; the producer awaits room in all of them, so a slow sink
+slows the whole chain (backpressure) instead of growing memory.
+
+At 1x and xN the link is always full: a block of ``dt`` sim seconds carries
+exactly ``floor(t1 F) - floor(t0 F)`` frames, ``F = bit_rate / CADU bits``,
+with partial zones flushed (idle packet fill) and idle frames when telemetry
+is short. At ``max`` only full frames are sent (idle frames with ``--idle``),
+and the last partial zone is flushed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from emulator.ccsds.aos import AosFramer
+from emulator.ccsds.coding import ChannelCoding, ChannelEncoder
+from emulator.ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
+from emulator.ccsds.tm import TmFramer
+from emulator.sim.clock import SimClock
+from emulator.sim.sampler import TelemetrySampler
+from emulator.sim.simulation import Event, LanderSimulation, StateBlock
+
+
+class Sink(Protocol):
+    url: str
+    counters: dict[str, int]
+
+    async def open(self) -> None: ...
+    async def write(self, data: bytes) -> None: ...
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BandSetup:
+    """Everything the engine needs to know about the band it transmits on."""
+
+    name: str
+    coding: ChannelCoding
+    scid: int
+    bit_rate_bps: float
+    channels: tuple[VirtualChannelConfig, ...]
+    idle_vcid: int
+    vcid_of_apid: dict[int, int]
+    clcw_vcid: int = 0
+
+    @property
+    def frames_per_second(self) -> float:
+        """CADUs per second at 1x: ``bit_rate_bps`` is the CADU stream rate."""
+        return self.bit_rate_bps / (self.coding.cadu_length * 8)
+
+
+@dataclass
+class RunStatus:
+    """Live figures, read by the live view and summarised at the end."""
+
+    sim_seconds: float = 0.0
+    frames: int = 0
+    idle_frames: int = 0
+    packets: int = 0
+    bytes_out: int = 0
+    blocks: int = 0
+    mux_backlog_bytes: int = 0
+    last_values: dict[str, float] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    finished_reason: str = ""
+
+    def summary(self, wall_seconds: float) -> dict[str, Any]:
+        """The ``run --json`` object (keys fixed by DESIGN.md)."""
+        return {
+            "sim_seconds": round(self.sim_seconds, 6),
+            "wall_seconds": round(wall_seconds, 3),
+            "frames": self.frames,
+            "idle_frames": self.idle_frames,
+            "packets": self.packets,
+            "bytes_out": self.bytes_out,
+        }
+
+
+class LinkImpairment:
+    """A binary symmetric channel: flips bits at ``ber``, deterministically."""
+
+    def __init__(self, ber: float = 0.0, seed: int = 0) -> None:
+        self.ber = float(ber)
+        self._rng = np.random.default_rng(seed + 0x11A4)
+        self.bits_flipped = 0
+
+    def apply(self, data: bytes) -> bytes:
+        if self.ber <= 0 or not data:
+            return data
+        nbits = len(data) * 8
+        k = int(self._rng.binomial(nbits, self.ber))
+        if k == 0:
+            return data
+        pos = self._rng.choice(nbits, size=k, replace=False)
+        arr = np.frombuffer(data, dtype=np.uint8).copy()
+        np.bitwise_xor.at(arr, pos // 8, (0x80 >> (pos % 8)).astype(np.uint8))
+        self.bits_flipped += k
+        return arr.tobytes()
+
+
+class Emulator:
+    """Runs one band of one lander for one scenario."""
+
+    QUEUE_DEPTH = 8
+    MAX_BLOCK_S = 600.0
+
+    def __init__(
+        self,
+        *,
+        band: BandSetup,
+        sim: LanderSimulation,
+        sampler: TelemetrySampler,
+        duration_s: float,
+        speed: float | None,
+        idle: bool = False,
+        sinks: Sequence[Sink] = (),
+        link: LinkImpairment | None = None,
+        clcw_word: int | None = None,
+        watch_keys: Sequence[str] = (),
+    ) -> None:
+        self.band = band
+        self.sim = sim
+        self.sampler = sampler
+        self.duration_s = float(duration_s)
+        self.speed = speed
+        self.clock = SimClock(speed)
+        # At 1x / xN the link is always full. At max speed idle frames are
+        # telemetry-free fill, left out unless --idle asks for the full link.
+        self.full_link = idle or speed is not None
+        self.sinks = list(sinks)
+        self.link = link or LinkImpairment()
+        self.status = RunStatus()
+        self.watch_keys = list(watch_keys)
+        coding = band.coding
+        if coding.frame_type == "TM":
+            self.framer: TmFramer | AosFramer = TmFramer(
+                band.scid, coding.frame_length, ocf=coding.ocf, fecf=coding.fecf
+            )
+            zone = self.framer.data_field_length
+        else:
+            self.framer = AosFramer(
+                band.scid, coding.frame_length, ocf=coding.ocf, fecf=coding.fecf,
+                insert_zone=coding.insert_zone,
+            )
+            zone = self.framer.data_field_length - 2  # minus the M_PDU header
+        self.mux = VirtualChannelMultiplexer(zone, band.channels, idle_vcid=band.idle_vcid)
+        self.encoder = ChannelEncoder(coding)
+        self.clcw_word = clcw_word
+        self._queues: list[asyncio.Queue[bytes | None]] = []
+        self._frames_sent_schedule = 0
+
+    # ----------------------------------------------------------- stepping
+    def _block_length(self) -> float:
+        if self.speed is None:
+            return self.MAX_BLOCK_S
+        # ~10 steps per wall second, at least one frame time, bounded.
+        return min(self.MAX_BLOCK_S, max(self.speed * 0.1, 1.0 / self.band.frames_per_second))
+
+    def _frames_due(self, t1: float) -> int:
+        total = math.floor(t1 * self.band.frames_per_second + 1e-9)
+        due = total - self._frames_sent_schedule
+        self._frames_sent_schedule = total
+        return max(0, due)
+
+    def step(self, t0: float, t1: float, *, last: bool) -> bytes:
+        """Produce the channel bytes for sim time ``[t0, t1)``. Pure CPU work."""
+        block = self.sim.advance(t1)
+        self._record(block)
+        sampled = self.sampler.sample(block, t0, t1)
+        for vcid, stream in sampled.streams.items():
+            self.mux.push(vcid, stream)
+        self.status.packets += sampled.count
+        chunks: list[bytes] = []
+        if self.full_link:
+            due = self._frames_due(t1)
+            while due > 0:
+                n = min(due, 4096)
+                # Spare capacity on a full link: flush partial zones rather
+                # than sending idle frames (lower latency, same bit rate).
+                flush = last or self.mux.full_frames_available() < n
+                chunks.append(self._frame_and_code(self.mux.pull(n, flush=flush, idle=True)))
+                due -= n
+        if not self.full_link or last:
+            # Max speed: full frames only; the end flushes what is left, so
+            # every sampled packet is sent (the backlog may exceed the link).
+            while True:
+                batch = self.mux.pull(4096, flush=last, idle=False)
+                if batch.vcids.size == 0:
+                    break
+                chunks.append(self._frame_and_code(batch))
+        self.status.sim_seconds = t1
+        self.status.mux_backlog_bytes = self.mux.pending_bytes()
+        data = b"".join(chunks)
+        data = self.link.apply(data)
+        self.status.bytes_out += len(data)
+        return data
+
+    def _frame_and_code(self, batch: Any) -> bytes:
+        n = batch.vcids.shape[0]
+        if n == 0:
+            return b""
+        ocf = None
+        if self.band.coding.ocf:
+            ocf = np.full(n, self.clcw_word or 0, dtype=np.uint32)
+        frames = self.framer.frame(batch.vcids, batch.first_header_pointers, batch.zones, ocf)
+        self.status.frames += n
+        self.status.idle_frames += int(np.count_nonzero(batch.idle))
+        return self.encoder.encode(frames)
+
+    def _record(self, block: StateBlock) -> None:
+        if block.t.size:
+            for k in self.watch_keys:
+                v = block.values.get(k)
+                if v is not None and v.size:
+                    self.status.last_values[k] = float(v[-1])
+        if block.events:
+            self.status.events.extend(block.events)
+            del self.status.events[:-50]
+
+    # -------------------------------------------------------------- async
+    async def _drain(self, sink: Sink, queue: asyncio.Queue[bytes | None]) -> None:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            await sink.write(item)
+
+    async def run(self) -> dict[str, Any]:
+        """Run to the end of the duration (or the lander's end); return the summary."""
+        wall0 = time.monotonic()
+        for sink in self.sinks:
+            await sink.open()
+        self._queues = [asyncio.Queue(maxsize=self.QUEUE_DEPTH) for _ in self.sinks]
+        drains = [
+            asyncio.create_task(self._drain(s, q)) for s, q in zip(self.sinks, self._queues, strict=True)
+        ]
+        try:
+            self.clock.restart()
+            t = 0.0
+            blen = self._block_length()
+            while t < self.duration_s - 1e-9:
+                t1 = min(self.duration_s, t + blen)
+                last = t1 >= self.duration_s - 1e-9
+                data = self.step(t, t1, last=last)
+                if self.sim.finished and not last:
+                    # The lander is gone: flush what it sent and stop here.
+                    self.status.finished_reason = "lander lost"
+                    data += self.step(t1, t1, last=True)
+                    last = True
+                if data:
+                    await self._fan_out(data)
+                for d in drains:
+                    if d.done():
+                        d.result()  # surface a sink failure now
+                await self.clock.wait_until(t1)
+                t = t1
+                self.status.blocks += 1
+                if last:
+                    break
+            for q in self._queues:
+                await q.put(None)
+            await asyncio.gather(*drains)
+        finally:
+            for d in drains:
+                if not d.done():
+                    d.cancel()
+            for sink in self.sinks:
+                await sink.close()
+        return self.status.summary(time.monotonic() - wall0)
+
+    async def _fan_out(self, data: bytes) -> None:
+        if not self._queues:
+            return
+        await asyncio.gather(*(q.put(data) for q in self._queues))
