@@ -1,0 +1,156 @@
+"""``lunar-hil decode``: the ground receiver over a file or a network source."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO
+
+from emulator.binding import channel_coding, pick_band, telemetry_dictionary
+from emulator.ccsds.receiver import Receiver, ReceivedBatch
+from emulator.errors import ConfigError, LinkError
+from emulator.telemetry import TelemetryDictionary
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "decode",
+        help="decode a coded channel stream (file, UDP, TCP) into frames and packets",
+        description="Run the ground receiver over SOURCE: frame sync, derandomizer, RS, "
+        "CRC, VC demultiplexing and packet reassembly. SOURCE is a file path, file:PATH, "
+        "udp://HOST:PORT (bind), tcp://HOST:PORT (listen) or tcp+connect://HOST:PORT.",
+    )
+    p.add_argument("--profile", required=True, help="profile id or YAML file")
+    p.add_argument("--band", help="band name (S, X or Ka); default X or the first")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("--json", action="store_true", help="print the counters as JSON")
+    p.add_argument("--packets-out", metavar="FILE", help="write decoded space packets back to back")
+    p.add_argument("--params-out", metavar="FILE.jsonl", help="one JSON object per packet")
+    p.add_argument(
+        "--idle-timeout", type=float, default=0.0, metavar="S",
+        help="network sources: stop after S seconds without data (0 = run until closed)",
+    )
+    p.add_argument("--chunk", type=int, default=1 << 20, help=argparse.SUPPRESS)
+    p.set_defaults(handler=run)
+
+
+class _Outputs:
+    """Where decoded packets and parameters go."""
+
+    def __init__(self, packets_out: str | None, params_out: str | None,
+                 dictionary: TelemetryDictionary) -> None:
+        self.dictionary = dictionary
+        self.packets_f: BinaryIO | None = None
+        self.params_f: TextIO | None = None
+        try:
+            if packets_out:
+                self.packets_f = open(packets_out, "wb")  # noqa: SIM115
+            if params_out:
+                self.params_f = open(params_out, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            self.close()
+            raise ConfigError(f"{exc.filename}: cannot write: {exc.strerror}") from None
+
+    def take(self, batch: ReceivedBatch) -> None:
+        if not batch.packets:
+            return
+        if self.packets_f is not None:
+            self.packets_f.write(b"".join(batch.packets))
+        if self.params_f is not None:
+            for rec in self.dictionary.decode_packets(batch.packets):
+                self.params_f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        for f in (self.packets_f, self.params_f):
+            if f is not None:
+                f.close()
+
+
+def _read_file(path: Path, chunk: int) -> Any:
+    try:
+        f = open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    with f:
+        while True:
+            data = f.read(chunk)
+            if not data:
+                return
+            yield data
+
+
+async def _read_network(url: str, idle_timeout: float) -> Any:
+    from drivers import open_source
+
+    source = open_source(url)
+    await source.open()
+    try:
+        it = source.__aiter__()
+        while True:
+            try:
+                if idle_timeout > 0:
+                    data = await asyncio.wait_for(it.__anext__(), idle_timeout)
+                else:
+                    data = await it.__anext__()
+            except (StopAsyncIteration, TimeoutError):
+                return
+            yield data
+    finally:
+        await source.close()
+
+
+def decode_stream(receiver: Receiver, chunks: Any, outputs: _Outputs) -> None:
+    for data in chunks:
+        outputs.take(receiver.feed(data))
+    outputs.take(receiver.flush())
+
+
+def run(args: argparse.Namespace) -> int:
+    from profiles.loader import load_profile
+
+    profile = load_profile(args.profile)
+    band = pick_band(profile, args.band)
+    coding = channel_coding(band)
+    dictionary = telemetry_dictionary(profile, band)
+    receiver = Receiver(coding, scid=band.scid, idle_vcid=band.idle_vcid, keep_frames=False)
+    outputs = _Outputs(args.packets_out, args.params_out, dictionary)
+    src = args.source
+    try:
+        if "://" in src:
+            async def pump() -> None:
+                async for data in _read_network(src, args.idle_timeout):
+                    outputs.take(receiver.feed(data))
+                outputs.take(receiver.flush())
+
+            try:
+                asyncio.run(pump())
+            except KeyboardInterrupt:
+                outputs.take(receiver.flush())
+        else:
+            path = Path(src.removeprefix("file:"))
+            decode_stream(receiver, _read_file(path, args.chunk), outputs)
+    except LinkError as exc:
+        raise ConfigError(str(exc)) from None
+    finally:
+        outputs.close()
+    counts = receiver.counters.as_dict()
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        _print_table(counts, profile.id, band.name)
+    return 0
+
+
+def _print_table(counts: dict[str, Any], profile_id: str, band: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"decode: {profile_id} {band}-band", show_header=False)
+    for key, value in counts.items():
+        if key == "packets_by_apid":
+            value = ", ".join(f"{a}:{n}" for a, n in value.items()) or "-"
+        table.add_row(key, str(value))
+    Console(file=sys.stdout).print(table)
