@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 __all__ = [
     "available",
+    "decode_many",
     "decode_rs_8",
     "decode_rs_ccsds",
     "encode_many",
@@ -149,3 +150,27 @@ def encode_many(data: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     for i in range(n):
         enc(base_in + i * k, base_out + i * 32, pad)
     return out
+
+
+def decode_many(
+    blocks: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.uint8]]:
+    """Decode each row of an (N, 255 - pad) uint8 array with ``decode_rs_ccsds``.
+
+    Returns (counts, corrected blocks); counts are -1 where uncorrectable.  The
+    reference timing for the decoder in ``lunar-hil bench``.
+    """
+    lib = _lib()
+    arr = np.array(blocks, dtype=np.uint8, order="C", copy=True)
+    if arr.ndim != 2 or not 33 <= arr.shape[1] <= 255:
+        raise ValueError(f"expected an (N, 255 - pad) uint8 array, got shape {arr.shape}")
+    n, width = arr.shape
+    pad = 255 - width
+    dec = lib["decode_rs_ccsds"]
+    dec.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    dec.restype = ctypes.c_int
+    counts = np.empty(n, dtype=np.int16)
+    base = arr.ctypes.data
+    for i in range(n):
+        counts[i] = max(-1, dec(base + i * width, None, 0, pad))
+    return counts, arr

@@ -34,9 +34,7 @@ from emulator.reference import libfec_rs
 U8 = npt.NDArray[np.uint8]
 
 # REFERENCE.md, "Reed-Solomon (255,223), E=16": libfec, dual basis, data 0..222.
-REFERENCE_PARITY = bytes.fromhex(
-    "4ffb92dd557ec67f27fb8982cf58f8fd028ad117fcef6b2793d0418826578651"
-)
+REFERENCE_PARITY = bytes.fromhex("4ffb92dd557ec67f27fb8982cf58f8fd028ad117fcef6b2793d0418826578651")
 
 
 def test_libfec_is_installed() -> None:
