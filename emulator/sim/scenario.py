@@ -1,0 +1,198 @@
+"""Scenarios: what happens to the lander, as a small user-writable YAML file.
+
+A scenario fixes the starting phase (cruise in lunar orbit, powered descent or
+on the surface), the lunar local solar time at t = 0, its duration, the faults to
+inject and the mission events (relay deployments). It never fixes the lander:
+that is the profile's business. Shipped scenarios live in
+``emulator/scenarios/*.yaml``; :func:`load_scenario` takes one of their names or
+a path. Format::
+
+    name: lunar-night
+    description: one line
+    phase: surface            # cruise | descent | surface
+    duration_s: 1382400
+    start_local_time_h: 17.0  # lunar local solar time at the site, 0..24
+    solar_declination_deg: 0.0   # optional, -1.54..1.54
+    relay_deploy_s: [600, 1800]  # optional (cruise), one entry per relay
+    faults:                      # optional: CLI strings or mappings
+      - heater_stuck_off@3600
+      - {kind: sensor_dropout, at_s: 60, duration_s: 30, params: {sensor: lrf}}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emulator.errors import ScenarioError
+from emulator.sim.faults import Fault, parse_fault_spec
+
+__all__ = ["PHASES", "Scenario", "list_scenarios", "load_scenario", "scenario_from_mapping"]
+
+PHASES = ("cruise", "descent", "surface")
+_MAX_DECLINATION_DEG = 1.54  # the Moon's equator is tilted 1.54° to the ecliptic
+_KEYS = {
+    "name", "description", "phase", "duration_s", "start_local_time_h",
+    "solar_declination_deg", "relay_deploy_s", "faults",
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario (see the module docstring for the YAML form)."""
+
+    name: str
+    description: str
+    duration_s: float
+    phase: str
+    start_local_time_h: float
+    faults: tuple[Fault, ...] = ()
+    solar_declination_deg: float = 0.0
+    relay_deploy_s: tuple[float, ...] = ()
+    source: str = ""  # file it came from, for messages
+
+    def with_faults(self, faults: Sequence[Fault]) -> Scenario:
+        """A copy with more faults appended (e.g. from the CLI)."""
+        return Scenario(
+            self.name, self.description, self.duration_s, self.phase,
+            self.start_local_time_h, (*self.faults, *faults), self.solar_declination_deg,
+            self.relay_deploy_s, self.source,
+        )
+
+
+def _scenario_dir() -> Any:
+    return resources.files("emulator").joinpath("scenarios")
+
+
+def list_scenarios() -> list[str]:
+    """Names of the shipped scenarios, sorted."""
+    return sorted(
+        entry.name[: -len(".yaml")]
+        for entry in _scenario_dir().iterdir()
+        if entry.name.endswith(".yaml")
+    )
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """Load a shipped scenario by name, or a YAML file by path.
+
+    Errors raise :class:`ScenarioError` as one line ``FILE: field: message``.
+    """
+    shipped = _scenario_dir().joinpath(f"{name_or_path}.yaml")
+    if "/" not in name_or_path and not name_or_path.endswith((".yaml", ".yml")) and shipped.is_file():
+        label, text = f"{name_or_path}.yaml", shipped.read_text(encoding="utf-8")
+    else:
+        path = Path(name_or_path)
+        label = str(path)
+        if not path.is_file():
+            names = ", ".join(list_scenarios())
+            raise ScenarioError(f"{label}: no such scenario file or shipped scenario ({names})")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ScenarioError(f"{label}: cannot read: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ScenarioError(f"{label}: {where}{problem}") from None
+    return scenario_from_mapping(data, source=label)
+
+
+def scenario_from_mapping(data: Any, *, source: str = "<scenario>") -> Scenario:
+    """Validate a parsed YAML document into a :class:`Scenario`."""
+
+    def fail(fieldname: str, message: str) -> ScenarioError:
+        return ScenarioError(f"{source}: {fieldname}: {message}")
+
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"{source}: the document must be a mapping of fields")
+    for key in data:
+        if key not in _KEYS:
+            raise fail(str(key), f"unknown field (known: {', '.join(sorted(_KEYS))})")
+    for required in ("name", "phase", "duration_s"):
+        if required not in data:
+            raise fail(required, "missing")
+
+    def number(key: str, default: float) -> float:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise fail(key, f"must be a number, got {value!r}")
+        return float(value)
+
+    name = data["name"]
+    if not isinstance(name, str) or not name:
+        raise fail("name", "must be a non-empty string")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise fail("description", "must be a string")
+    phase = data["phase"]
+    if phase not in PHASES:
+        raise fail("phase", f"must be one of {', '.join(PHASES)}, got {phase!r}")
+    duration = number("duration_s", 0.0)
+    if duration <= 0:
+        raise fail("duration_s", "must be > 0")
+    local_time = number("start_local_time_h", 12.0)
+    if not 0.0 <= local_time < 24.0:
+        raise fail("start_local_time_h", "must be in 0..24")
+    declination = number("solar_declination_deg", 0.0)
+    if abs(declination) > _MAX_DECLINATION_DEG:
+        raise fail("solar_declination_deg", "must be within ±1.54 (lunar axial tilt)")
+
+    relays_raw = data.get("relay_deploy_s", []) or []
+    if not isinstance(relays_raw, list):
+        raise fail("relay_deploy_s", "must be a list of times in seconds")
+    relays: list[float] = []
+    for i, value in enumerate(relays_raw):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise fail(f"relay_deploy_s[{i}]", f"must be a time >= 0, got {value!r}")
+        relays.append(float(value))
+
+    faults_raw = data.get("faults", []) or []
+    if not isinstance(faults_raw, list):
+        raise fail("faults", "must be a list")
+    faults: list[Fault] = []
+    for i, item in enumerate(faults_raw):
+        try:
+            faults.append(_fault(item))
+        except ScenarioError as exc:
+            raise fail(f"faults[{i}]", str(exc)) from None
+    return Scenario(
+        name=name, description=description, duration_s=duration, phase=phase,
+        start_local_time_h=local_time, faults=tuple(faults),
+        solar_declination_deg=declination, relay_deploy_s=tuple(sorted(relays)),
+        source=source,
+    )
+
+
+def _fault(item: Any) -> Fault:
+    if isinstance(item, str):
+        return parse_fault_spec(item)
+    if not isinstance(item, Mapping):
+        raise ScenarioError("must be a string KIND@SECONDS[:k=v,...] or a mapping")
+    unknown = set(item) - {"kind", "at_s", "params", "duration_s"}
+    if unknown:
+        raise ScenarioError(f"unknown key {sorted(unknown)[0]!r}")
+    if "kind" not in item or "at_s" not in item:
+        raise ScenarioError("needs kind and at_s")
+    params = item.get("params", {}) or {}
+    if not isinstance(params, Mapping):
+        raise ScenarioError("params must be a mapping")
+    at_s = item["at_s"]
+    duration = item.get("duration_s")
+    if isinstance(at_s, bool) or not isinstance(at_s, int | float):
+        raise ScenarioError(f"at_s must be a number, got {at_s!r}")
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float)):
+        raise ScenarioError(f"duration_s must be a number, got {duration!r}")
+    return Fault(
+        kind=str(item["kind"]), at_s=float(at_s), params=dict(params),
+        duration_s=None if duration is None else float(duration),
+    )
