@@ -1,0 +1,28 @@
+"""Convolutional encoder / Viterbi decoder throughput (medians; see emulator.perf.conv).
+
+Usage: .venv/bin/python benchmarks/bench_conv.py [--quick] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from emulator.perf.conv import measure
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller stream, fewer repeats")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    result = measure(quick=args.quick)
+    if args.json:
+        print(json.dumps(result))
+        return
+    for name, value in result.items():
+        print(f"{name:24s} {value:10.2f} Mbit/s (median, information bits)")
+
+
+if __name__ == "__main__":
+    main()
