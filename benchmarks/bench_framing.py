@@ -1,0 +1,25 @@
+"""Framing throughput (medians, MB/s): ``python benchmarks/bench_framing.py [--quick] [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from emulator.perf.framing import measure
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller batches, fewer repeats")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    result = measure(quick=args.quick)
+    if args.json:
+        print(json.dumps(result))
+        return
+    for name, value in result.items():
+        print(f"{name:32s} {value:10.1f}")
+
+
+if __name__ == "__main__":
+    main()
