@@ -265,19 +265,21 @@ def _linear_map(
     rows_per_chunk = max(1, _CHUNK // interleave)
     tmp = np.empty(min(total, rows_per_chunk * interleave), dtype="V32")
     idx_buf = np.empty(length * tmp.shape[0], dtype=np.intp)
+    acc_buf = np.empty((tmp.shape[0], 4), dtype=np.uint64)
     for start in range(0, n_blocks, rows_per_chunk):
         stop = min(n_blocks, start + rows_per_chunk)
         nb = stop - start
         n = nb * interleave
-        # idx[k, b, j] = 256*(position k) + symbol of codeword j of block b.
-        idx = idx_buf[: length * n].reshape(length, nb, interleave)
+        # idx[k, j, b] = 256*(position k) + symbol k of codeword j of block b.  The
+        # (k, j, b) order keeps numpy's inner loop long (over b) for every I.
+        idx = idx_buf[: length * n].reshape(length, interleave, nb)
         np.add(
-            words[start:stop].reshape(nb, length, interleave).transpose(1, 0, 2),
+            words[start:stop].reshape(nb, length, interleave).transpose(1, 2, 0),
             offsets[:, None, None],
             out=idx,
         )
         idx2 = idx.reshape(length, n)
-        acc = out[start * interleave : stop * interleave]
+        acc = acc_buf[:n]
         t = tmp[:n]
         tv = t.view(np.uint64).reshape(n, 4)
         # mode='clip' skips the bounds check (indices are in range by construction).
@@ -286,6 +288,10 @@ def _linear_map(
         for k in range(1, length):
             table.take(idx2[k], out=t, mode="clip")
             acc ^= tv
+        # Back from (j, b) to the caller's (b, j) codeword order.
+        out[start * interleave : stop * interleave].reshape(nb, interleave, 4)[...] = (
+            acc.reshape(interleave, nb, 4).transpose(1, 0, 2)
+        )
     return out
 
 
