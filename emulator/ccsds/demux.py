@@ -148,10 +148,11 @@ class PacketDemultiplexer:
             carries_data &= vc != self.idle_vcid
         done_frames: list[npt.NDArray[np.int64]] = []
         done_packets: list[tuple[int, bytes]] = []
-        for v in np.unique(vc).tolist():
+        present = sorted(set(vc.tolist()))
+        for v in present:
             if v == self.idle_vcid:
                 continue
-            rows = np.flatnonzero(vc == v)
+            rows = np.arange(n) if len(present) == 1 else np.flatnonzero(vc == v)
             state = self._states.setdefault(v, _Reassembly())
             vc_counts_here = counts[rows]
             previous = np.empty_like(vc_counts_here)
@@ -280,7 +281,7 @@ class PacketDemultiplexer:
                 cut = int(zone_starts[k])
                 # Keep the packets that end before the disagreeing zone; the one in
                 # progress there is dropped and the FHP wins (132.0 §4.1.2.7.3).
-                ends = [*walk.starts[1:], walk.end]
+                ends = [*walk.starts[1:], walk.end] if walk.starts else []
                 keep = int(np.searchsorted(np.array(ends, dtype=np.int64), cut, side="right"))
                 starts_out += walk.starts[:keep]
                 ends_out += ends[:keep]

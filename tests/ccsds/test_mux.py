@@ -359,8 +359,8 @@ def test_bad_arguments_raise_local_protocol_error() -> None:
     frames=st.lists(
         st.tuples(
             st.integers(0, 3),
-            st.integers(0, 255),
-            st.integers(0, 0x7FF),
+            st.integers(0, 3),  # few distinct counts, so runs without gaps occur
+            st.one_of(st.integers(0, 45), st.sampled_from([0x7FE, 0x7FF]), st.integers(0, 0x7FF)),
             st.binary(min_size=40, max_size=40),
         ),
         min_size=1,
@@ -384,3 +384,91 @@ def test_garbage_zones_never_raise_and_are_counted(
     data_bytes = sum(40 for _, _, f, _ in frames if f != FHP_IDLE)
     pending = sum(demux.pending_bytes(v) for v in range(4))
     assert sum(len(p) for _, p in got) + pending + demux.counters["dropped_bytes"] == data_bytes
+
+
+# --- through real TM frames (132.0) ----------------------------------------------
+
+
+def test_through_tm_frames_a_crc_failure_costs_only_the_packets_it_touched() -> None:
+    from emulator.ccsds.tm import TmFramer, decode_tm_frames
+
+    rng = random.Random(11)
+    framer = TmFramer(0x2A, 1115, ocf=False, fecf=True)
+    zone_length = framer.data_field_length
+    mux = VirtualChannelMultiplexer(
+        zone_length, [VirtualChannelConfig(1), VirtualChannelConfig(2, 1)], idle_vcid=7
+    )
+    sent = {1: [random_packet(rng, rng.randint(100, 4000), i) for i in range(30)]}
+    sent[2] = [random_packet(rng, 1024, i) for i in range(30)]
+    for v, packets in sent.items():
+        mux.push(v, packets)
+    batch = mux.pull(mux.full_frames_available() + 5, flush=True)
+    frames = framer.frame(batch.vcids, batch.first_header_pointers, batch.zones)
+    victim = int(np.flatnonzero(batch.vcids == 1)[10])
+    frames[victim, 500] ^= 0x01  # one bit error: the FECF rejects the whole frame
+    decoded = decode_tm_frames(frames)
+    ok = decoded.crc_ok
+    assert ok.tolist().count(False) == 1
+    demux = PacketDemultiplexer(idle_vcid=7)
+    got = demux.feed(
+        decoded.vcid[ok],
+        decoded.vc_count[ok],
+        decoded.first_header_pointer[ok],
+        decoded.data_fields[ok],
+    )
+    assert demux.counters["vc_count_gaps"] == 1
+    assert [p for vc, p in got if vc == 2 and apid_of(p) != IDLE_APID] == sent[2]
+    # On VC 1 the lost zone is the 11th: bytes 10*L .. 11*L of that VC's stream.
+    lo, hi = 10 * zone_length, 11 * zone_length
+    expected, offset = [], 0
+    for p in sent[1]:
+        if offset + len(p) <= lo or offset >= hi:
+            expected.append(p)
+        offset += len(p)
+    assert [p for vc, p in got if vc == 1 and apid_of(p) != IDLE_APID] == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    lengths=st.lists(st.integers(7, 600), min_size=1, max_size=30),
+    byte_hits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=5),
+    fhp_hits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 0x7FF)), max_size=3),
+    count_hits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=2),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_damaged_valid_stream_never_raises_and_accounts_for_every_byte(
+    lengths: list[int],
+    byte_hits: list[tuple[int, int]],
+    fhp_hits: list[tuple[int, int]],
+    count_hits: list[tuple[int, int]],
+    seed: int,
+) -> None:
+    """Near-valid input (a real mux stream with damaged bytes, FHPs and counts)."""
+    rng = random.Random(seed)
+    mux = VirtualChannelMultiplexer(
+        50, [VirtualChannelConfig(0), VirtualChannelConfig(1)], idle_vcid=9
+    )
+    sent = [random_packet(rng, n, i) for i, n in enumerate(lengths)]
+    for i, packet in enumerate(sent):
+        mux.push(i % 2, packet)
+    batch = mux.pull(mux.full_frames_available() + 4, flush=True)
+
+    zones = batch.zones.copy()
+    fhps = batch.first_header_pointers.astype(np.int64)
+    counts = vc_counts_for(batch.vcids, {})
+    for where, xor in byte_hits:
+        zones.reshape(-1)[where % zones.size] ^= xor
+    for where, value in fhp_hits:
+        fhps[where % fhps.size] = value
+    for where, value in count_hits:
+        counts[where % counts.size] = value
+    demux = PacketDemultiplexer(idle_vcid=9)
+    got = demux.feed(batch.vcids, counts, fhps, zones)
+    for _, packet in got:
+        assert (packet[4] << 8 | packet[5]) + 7 == len(packet)
+    data_bytes = zones.shape[1] * int(np.count_nonzero((fhps != FHP_IDLE) & (batch.vcids != 9)))
+    pending = demux.pending_bytes(0) + demux.pending_bytes(1)
+    assert sum(len(p) for _, p in got) + pending + demux.counters["dropped_bytes"] == data_bytes
+    if not (byte_hits or fhp_hits or count_hits):
+        for v in (0, 1):
+            assert [p for vc, p in got if vc == v and apid_of(p) != IDLE_APID] == sent[v::2]
