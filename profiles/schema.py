@@ -285,6 +285,8 @@ class Sourced(BaseModel):
                 or name in children
                 or name in self.field_sources
                 or getattr(self, name) is None
+                # a value equal to the schema default is no new fact
+                or getattr(self, name) == type(self).model_fields[name].get_default(call_default_factory=True)
             ):
                 continue
             raise field_error(
