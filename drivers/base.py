@@ -21,8 +21,8 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, Protocol, runtime_checkable
 
 from drivers.url import DriverUrl, as_url
 from emulator.errors import LinkError, UrlError
@@ -111,9 +111,14 @@ class ByteQueue:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait_changed(self) -> None:
-        """Wait until something is put or consumed (or :meth:`wake` is called)."""
-        await self._changed.wait()
+    def wait_changed(self) -> Coroutine[Any, Any, bool]:
+        """Wait until something is put or consumed (or :meth:`wake` is called).
+
+        A plain function on purpose: the event is picked *now*, not when the
+        coroutine first runs (``wait_for`` starts it as a task later, and a
+        change in between would otherwise be missed).
+        """
+        return self._changed.wait()
 
     def wake(self) -> None:
         """Wake every waiter, e.g. so it can notice that the pump has failed."""
@@ -237,6 +242,11 @@ class QueuedSink:
         await asyncio.sleep(0.01)
 
     # -- public API -------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        """Whether the transport is up now (False while reconnecting)."""
+        return self._connected
+
     def link_error(self, what: str, exc: BaseException | None = None) -> LinkError:
         detail = f": {exc}" if exc is not None else ""
         return LinkError(f"{self.url}: {what}{detail}")

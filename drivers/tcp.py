@@ -106,6 +106,12 @@ class TcpConnectSink(QueuedSink):
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
 
+    @property
+    def connected(self) -> bool:
+        """False as soon as the peer closed, even before the next write fails."""
+        task = self._reader_task
+        return self._connected and task is not None and not task.done()
+
     async def _connect(self) -> None:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(self.parsed.host, self.parsed.port), CONNECT_TIMEOUT_S

@@ -92,7 +92,11 @@ def redact(text: str) -> str:
 
 
 def _fail(text: str, problem: str) -> UrlError:
-    return UrlError(f"{redact(text)}: {problem}")
+    shown = redact(text)
+    if not shown.isprintable():
+        # One line, always: a newline pasted into --out must not split the message.
+        shown = shown.encode("unicode_escape").decode("ascii")
+    return UrlError(f"{shown}: {problem}")
 
 
 def _parse_params(text: str, scheme: str, query: str) -> dict[str, str]:
@@ -209,6 +213,9 @@ def parse_url(text: str) -> DriverUrl:
     text = text.strip()
     if not text:
         raise UrlError("empty URL: give file:PATH, udp://HOST:PORT, tcp://HOST:PORT, ...")
+    if not text.isprintable():
+        # urlsplit silently deletes tabs and newlines; refuse them instead.
+        raise _fail(text, "contains a control character")
     if text == "pty" or text.startswith("pty?"):
         # The bare word ``pty`` (no colon) is the documented form.
         return _parse_pty(text, text[3:])
