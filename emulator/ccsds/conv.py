@@ -142,6 +142,9 @@ def _branch_signs() -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
 
 
 _SG1, _SG2 = _branch_signs()
+# The same signs in (b, q) order, flattened: index b*32 + q is the new state 2q + b.
+_SG1_BQ: Final = np.ascontiguousarray(_SG1.reshape(32, 2).T).reshape(64)
+_SG2_BQ: Final = np.ascontiguousarray(_SG2.reshape(32, 2).T).reshape(64)
 _SEGMENT_BITS: Final = 2048  # output bits per parallel segment
 _MAX_SEGMENTS: Final = 256  # segments per batch (bounds memory: decisions are bytes)
 _STEP_CHUNK: Final = 256  # branch metrics are materialised this many steps at a time
@@ -157,18 +160,27 @@ def _acs_traceback(y: npt.NDArray[np.int32], head: int, out_bits: int) -> npt.ND
     """
     s_count, w, _ = y.shape
     pm = np.zeros((s_count, 64), dtype=np.int32)
+    # Decisions are stored in (b, q) order: index b*32 + q for the new state 2q + b.
+    # That keeps every ACS operand a contiguous run of 32 (numpy's inner loop), which
+    # measured ~1.7x faster than broadcasting over a trailing axis of 2.
     dec = np.empty((w, s_count, 64), dtype=np.bool_)
+    cand0 = np.empty((s_count, 2, 32), dtype=np.int32)
+    cand1 = np.empty((s_count, 2, 32), dtype=np.int32)
     for c0 in range(0, w, _STEP_CHUNK):
         c1 = min(w, c0 + _STEP_CHUNK)
         yt = np.ascontiguousarray(y[:, c0:c1].transpose(1, 0, 2))  # (T, S, 2)
         # Correlation branch metric of every p0 -> s' branch (the p1 branch is -bm).
-        bm = (yt[:, :, 0:1] * _SG1 + yt[:, :, 1:2] * _SG2).reshape(c1 - c0, s_count, 32, 2)
+        bm = yt[:, :, 0:1] * _SG1_BQ + yt[:, :, 1:2] * _SG2_BQ
+        bm = bm.reshape(c1 - c0, s_count, 2, 32)
         for t in range(c1 - c0):
-            pm3 = pm.reshape(s_count, 2, 32, 1)
-            cand0 = pm3[:, 0] + bm[t]
-            cand1 = pm3[:, 1] - bm[t]
-            np.greater(cand1, cand0, out=dec[c0 + t].reshape(s_count, 32, 2))
-            pm = np.maximum(cand0, cand1).reshape(s_count, 64)
+            lo = pm[:, None, :32]  # predecessor p0 = q
+            hi = pm[:, None, 32:]  # predecessor p1 = q + 32
+            np.add(lo, bm[t], out=cand0)
+            np.subtract(hi, bm[t], out=cand1)
+            np.greater(cand1, cand0, out=dec[c0 + t].reshape(s_count, 2, 32))
+            pm = np.empty((s_count, 64), dtype=np.int32)
+            # Write the survivors back in natural state order (s' = 2q + b).
+            np.maximum(cand0, cand1, out=pm.reshape(s_count, 32, 2).transpose(0, 2, 1))
         # Keep metrics bounded: only differences matter.
         pm -= pm.max(axis=1, keepdims=True)
     # Trace back all segments at once through the flat decision array.
@@ -180,7 +192,7 @@ def _acs_traceback(y: npt.NDArray[np.int32], head: int, out_bits: int) -> npt.ND
     for t in range(w - 1, head - 1, -1):
         if t < stop:
             bits[t - head] = state & 1
-        prev_msb = flat.take(row_off + (t * s_count * 64) + state)
+        prev_msb = flat.take(row_off + (t * s_count * 64) + ((state & 1) << 5 | state >> 1))
         state >>= 1
         state |= prev_msb.astype(np.intp) << 5
     bits = np.ascontiguousarray(bits.T)
