@@ -58,10 +58,11 @@ def reference_walk(stream: bytes) -> list[int]:
 def reference_fhps(stream: bytes, zone_length: int) -> list[int]:
     """FHP of each zone: offset of the first packet header starting in it, else 0x7FF."""
     starts = reference_walk(stream)
-    out = []
+    out, k = [], 0
     for z in range(0, len(stream), zone_length):
-        inside = [s - z for s in starts if z <= s < z + zone_length]
-        out.append(inside[0] if inside else 0x7FF)
+        while k < len(starts) and starts[k] < z:
+            k += 1
+        out.append(starts[k] - z if k < len(starts) and starts[k] < z + zone_length else 0x7FF)
     return out
 
 
@@ -143,7 +144,9 @@ def test_any_push_sequence_round_trips_per_vc(
         assert len(batch) == frames if idle else len(batch) <= frames
         deliver(batch)
     while mux.pending_bytes():
-        deliver(mux.pull(rng.randint(1, 50), flush=True, idle=idle))
+        deliver(
+            mux.pull(rng.randint(1, 50) + mux.full_frames_available() // 2, flush=True, idle=idle)
+        )
 
     assert started == sum(len(p) for p in sent.values())
     for v in (0, 1, 5):
@@ -472,3 +475,61 @@ def test_damaged_valid_stream_never_raises_and_accounts_for_every_byte(
     if not (byte_hits or fhp_hits or count_hits):
         for v in (0, 1):
             assert [p for vc, p in got if vc == v and apid_of(p) != IDLE_APID] == sent[v::2]
+
+
+@pytest.mark.parametrize("modulus", [256, 1 << 24])  # TM 8-bit (132.0 §4.1.2.5), AOS 24-bit
+def test_vc_count_wraps_at_the_modulus_without_a_gap(modulus: int) -> None:
+    rng = random.Random(5)
+    packets = [random_packet(rng, 300, i) for i in range(20)]
+    mux = VirtualChannelMultiplexer(100, [VirtualChannelConfig(0)], idle_vcid=63)
+    mux.push(0, packets)
+    batch = mux.pull(100, flush=True, idle=False)
+    counts = (modulus - 5 + np.arange(len(batch))) % modulus
+    demux = PacketDemultiplexer(vc_count_modulus=modulus)
+    got = demux.feed(batch.vcids, counts, batch.first_header_pointers, batch.zones)
+    assert [p for _, p in got if apid_of(p) != IDLE_APID] == packets
+    assert demux.counters["vc_count_gaps"] == 0
+    # The same stream with the count of frame 10 repeated is a discontinuity.
+    counts[10:] -= 1
+    demux = PacketDemultiplexer(vc_count_modulus=modulus)
+    demux.feed(batch.vcids, counts % modulus, batch.first_header_pointers, batch.zones)
+    assert demux.counters["vc_count_gaps"] == 1
+
+
+def test_through_aos_frames_with_idle_vc_63() -> None:
+    from emulator.ccsds.aos import IDLE_VCID, AosFramer, decode_aos_frames
+
+    rng = random.Random(13)
+    framer = AosFramer(0x42, 1115, ocf=False, fecf=True)
+    zone_length = framer.data_field_length - 2  # after the M_PDU header (732.0 §4.1.4.2)
+    mux = VirtualChannelMultiplexer(
+        zone_length, [VirtualChannelConfig(0), VirtualChannelConfig(40)], idle_vcid=IDLE_VCID
+    )
+    sent = {v: [random_packet(rng, rng.randint(7, 3000), i) for i in range(25)] for v in (0, 40)}
+    demux = PacketDemultiplexer(vc_count_modulus=1 << 24, idle_vcid=IDLE_VCID)
+    got: list[tuple[int, bytes]] = []
+    idle_frames = 0
+    for i in range(25):
+        for v in (0, 40):
+            mux.push(v, sent[v][i])
+        batch = mux.pull(3, flush=i == 24)
+        idle_frames += int(np.count_nonzero(batch.idle))
+        decoded = decode_aos_frames(
+            framer.frame(batch.vcids, batch.first_header_pointers, batch.zones), ocf=False
+        )
+        assert decoded.crc_ok.all()
+        got += demux.feed(
+            decoded.vcid, decoded.vc_count, decoded.first_header_pointer, decoded.packet_zones
+        )
+    while mux.pending_bytes():
+        batch = mux.pull(4, flush=True, idle=False)
+        decoded = decode_aos_frames(
+            framer.frame(batch.vcids, batch.first_header_pointers, batch.zones), ocf=False
+        )
+        got += demux.feed(
+            decoded.vcid, decoded.vc_count, decoded.first_header_pointer, decoded.packet_zones
+        )
+    assert idle_frames > 0
+    for v in (0, 40):
+        assert [p for vc, p in got if vc == v and apid_of(p) != IDLE_APID] == sent[v]
+    assert demux.counters["vc_count_gaps"] == demux.counters["fhp_mismatches"] == 0
