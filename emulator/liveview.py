@@ -52,8 +52,8 @@ class EmbeddedReceiverSink:
         for pkt in packets[-256:]:
             self.latest[((pkt[0] & 0x07) << 8) | pkt[1]] = pkt
 
-    def decoded_params(self) -> dict[str, tuple[float, str]]:
-        """{channel: (value, unit)} from the newest packet of each APID."""
+    def decoded_params(self, per_apid: int = 4) -> dict[str, tuple[float, str]]:
+        """{channel: (value, unit)}: the first channels of the newest packet of each APID."""
         out: dict[str, tuple[float, str]] = {}
         for apid in sorted(self.latest):
             if apid not in self.dictionary:
@@ -61,7 +61,7 @@ class EmbeddedReceiverSink:
             layout = self.dictionary[apid]
             units = {c.name: c.unit for c in layout.channels}
             for rec in self.dictionary.decode_packets([self.latest[apid]]):
-                for name, value in rec["params"].items():
+                for name, value in list(rec["params"].items())[:per_apid]:
                     out[name] = (value, units.get(name, ""))
         return out
 
@@ -70,7 +70,7 @@ class LiveView:
     """Builds the rich renderable for ``rich.live.Live``."""
 
     def __init__(self, *, title: str, emulator: Any, receiver_sink: EmbeddedReceiverSink | None,
-                 duration_s: float, max_params: int = 18) -> None:
+                 duration_s: float, max_params: int = 28) -> None:
         self.title = title
         self.emulator = emulator
         self.sink = receiver_sink

@@ -124,6 +124,7 @@ class _ChannelQueue:
         "_new_telemetry",
         "buffer",
         "consumed",
+        "partial_telemetry",
         "starts",
         "telemetry",
     )
@@ -137,6 +138,9 @@ class _ChannelQueue:
         self.telemetry: npt.NDArray[np.bool_] = np.empty(0, np.bool_)
         self._new_starts: list[npt.NDArray[np.int64]] = []
         self._new_telemetry: list[npt.NDArray[np.bool_]] = []
+        # True while a telemetry packet has been partly pulled (its head sent,
+        # its tail still in ``buffer``).
+        self.partial_telemetry = False
 
     def append(
         self,
@@ -174,12 +178,21 @@ class _ChannelQueue:
             fhps[has_start] = (first[has_start] - bounds[has_start]).astype(np.uint16)
         done = int(np.searchsorted(starts, self.consumed + nbytes, side="left"))
         started = int(np.count_nonzero(self.telemetry[:done]))
+        if done:
+            self.partial_telemetry = bool(self.telemetry[done - 1])
         self.starts = starts[done:]
         self.telemetry = self.telemetry[done:]
         # CPython deletes a bytearray's prefix in O(1) (it moves the start pointer).
         del self.buffer[:nbytes]
         self.consumed += nbytes
+        if not self.buffer or (self.starts.size and self.starts[0] == self.consumed):
+            self.partial_telemetry = False  # the last started packet ended in this pull
         return fhps, started
+
+    def pending_packets(self) -> int:
+        """Telemetry packets with at least one byte not yet pulled."""
+        self._merge()
+        return int(np.count_nonzero(self.telemetry)) + int(self.partial_telemetry)
 
 
 def _starts_of_stream(data: bytes | bytearray | memoryview) -> npt.NDArray[np.int64]:
@@ -344,6 +357,16 @@ class VirtualChannelMultiplexer:
         if vcid is None:
             return sum(len(q.buffer) for q in self._queues.values())
         return len(self._queue(vcid).buffer)
+
+    def pending_packets(self, vcid: int | None = None) -> int:
+        """Telemetry packets (idle excluded) not yet completely pulled, on one VC or all.
+
+        A packet whose head went out and whose tail is still queued counts as
+        pending: the ground cannot have it yet.
+        """
+        if vcid is None:
+            return sum(q.pending_packets() for q in self._queues.values())
+        return self._queue(vcid).pending_packets()
 
     def full_frames_available(self) -> int:
         """Number of full zones that :meth:`pull` could return without flushing."""

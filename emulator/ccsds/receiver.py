@@ -181,7 +181,8 @@ class Receiver:
     def _asm_errors(self, rows: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
         """Bit errors of the ASM at the start of each row."""
         x = rows[:, : len(self._asm)] ^ self._asm
-        return _POPCOUNT[x].sum(axis=1, dtype=np.int64)
+        errs: npt.NDArray[np.int64] = _POPCOUNT[x].sum(axis=1, dtype=np.int64)
+        return errs
 
     def _take_locked(self) -> npt.NDArray[np.uint8] | None:
         """Cut out as many CADUs as the buffer holds at the locked offset."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from emulator.binding import channel_coding, pick_band, telemetry_dictionary
-from emulator.ccsds.receiver import Receiver, ReceivedBatch
+from emulator.ccsds.receiver import ReceivedBatch, Receiver
 from emulator.errors import ConfigError, LinkError
 from emulator.telemetry import TelemetryDictionary
 
@@ -83,7 +83,7 @@ def _read_file(path: Path, chunk: int) -> Any:
 
 
 async def _read_network(url: str, idle_timeout: float) -> Any:
-    from drivers import open_source
+    from drivers.base import open_source
 
     source = open_source(url)
     await source.open()

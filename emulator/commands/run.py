@@ -51,12 +51,11 @@ def register(sub: Any) -> None:
 
 def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
     """Everything ``run`` needs, validated before any byte is sent."""
-    from profiles.loader import load_profile
-
     from emulator.sim.faults import parse_fault_spec
     from emulator.sim.params import LanderParams
     from emulator.sim.scenario import load_scenario
     from emulator.sim.simulation import LanderSimulation
+    from profiles.loader import load_profile
 
     profile = load_profile(args.profile)
     band = pick_band(profile, args.band)
@@ -80,7 +79,7 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
     sinks: list[Sink] = []
     receiver_sink = None
     if args.out:
-        from drivers import open_sink
+        from drivers.base import open_sink
 
         for url in args.out:
             sinks.append(open_sink(url, frame_bytes=setup.coding.channel_bytes_per_frame))

@@ -80,6 +80,7 @@ class RunStatus:
     bytes_out: int = 0
     blocks: int = 0
     mux_backlog_bytes: int = 0
+    backlog_packets: int = 0
     last_values: dict[str, float] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     finished_reason: str = ""
@@ -93,6 +94,8 @@ class RunStatus:
             "idle_frames": self.idle_frames,
             "packets": self.packets,
             "bytes_out": self.bytes_out,
+            "backlog_bytes": self.mux_backlog_bytes,
+            "backlog_packets": self.backlog_packets,
         }
 
 
@@ -168,6 +171,7 @@ class Emulator:
         self.clcw_word = clcw_word
         self._queues: list[asyncio.Queue[bytes | None]] = []
         self._frames_sent_schedule = 0
+        self._sampled_packets = 0
 
     # ----------------------------------------------------------- stepping
     def _block_length(self) -> float:
@@ -189,7 +193,7 @@ class Emulator:
         sampled = self.sampler.sample(block, t0, t1)
         for vcid, stream in sampled.streams.items():
             self.mux.push(vcid, stream)
-        self.status.packets += sampled.count
+        self._sampled_packets += sampled.count
         chunks: list[bytes] = []
         if self.full_link:
             due = self._frames_due(t1)
@@ -200,9 +204,10 @@ class Emulator:
                 flush = last or self.mux.full_frames_available() < n
                 chunks.append(self._frame_and_code(self.mux.pull(n, flush=flush, idle=True)))
                 due -= n
-        if not self.full_link or last:
-            # Max speed: full frames only; the end flushes what is left, so
-            # every sampled packet is sent (the backlog may exceed the link).
+        if not self.full_link:
+            # Max speed without --idle: full frames only, and the end flushes
+            # what is left, so every sampled packet is sent. A full link never
+            # exceeds its bit rate: what did not fit stays on board (backlog).
             while True:
                 batch = self.mux.pull(4096, flush=last, idle=False)
                 if batch.vcids.size == 0:
@@ -210,6 +215,8 @@ class Emulator:
                 chunks.append(self._frame_and_code(batch))
         self.status.sim_seconds = t1
         self.status.mux_backlog_bytes = self.mux.pending_bytes()
+        self.status.backlog_packets = self.mux.pending_packets()
+        self.status.packets = self._sampled_packets - self.status.backlog_packets
         data = b"".join(chunks)
         data = self.link.apply(data)
         self.status.bytes_out += len(data)
