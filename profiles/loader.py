@@ -153,7 +153,8 @@ def resolve_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
             raise ProfileError([f"{path}: extends: {_unknown_id(parent_ref)}"])
         parent = candidate
     base = resolve_file(parent, (*_chain, path))
-    return merge(base, data)
+    merged: dict[str, Any] = merge(base, data)
+    return merged
 
 
 def _fragment_path(ref: str) -> Path | None:
