@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 from drivers.base import new_counters
 from drivers.url import DriverUrl
@@ -57,7 +58,7 @@ class UdpSink:
                 raise UrlError(f"{self.url}: ?batch= needs a known CADU length (frame_bytes)")
             self.datagram_bytes = MAX_DATAGRAM
         self._sock: socket.socket | None = None
-        self._addr: tuple[str, int] | tuple[str, int, int, int] | None = None
+        self._addr: tuple[Any, ...] | None = None
         self._pending = b""  # a partial CADU waiting for the rest of it
 
     async def open(self) -> None:
