@@ -73,15 +73,17 @@ def _walk(data: bytes, origin: int, max_length: int) -> _Walk:
     """Follow packet length fields (133.0 §4.1.3.5) from ``origin``: one step per packet."""
     n = len(data)
     starts: list[int] = []
+    append = starts.append  # this loop is the demux hot path: keep lookups local
     p = origin
-    while p + _HEADER_LENGTH <= n:
+    last_header = n - _HEADER_LENGTH
+    while p <= last_header:
         # 133.0 §4.1.3.2: the version number is 000; anything else is not a space packet.
-        length = ((data[p + 4] << 8) | data[p + 5]) + _MIN_PACKET_LENGTH
+        length = ((data[p + 4] << 8) | data[p + 5]) + 7
         if data[p] & 0xE0 or length > max_length:
             return _Walk(starts, p, p, True)
         if p + length > n:
             return _Walk(starts, p, p, False)
-        starts.append(p)
+        append(p)
         p += length
     return _Walk(starts, p, p if p < n else None, False)
 
