@@ -289,9 +289,9 @@ def _linear_map(
             table.take(idx2[k], out=t, mode="clip")
             acc ^= tv
         # Back from (j, b) to the caller's (b, j) codeword order.
-        out[start * interleave : stop * interleave].reshape(nb, interleave, 4)[...] = (
-            acc.reshape(interleave, nb, 4).transpose(1, 0, 2)
-        )
+        out[start * interleave : stop * interleave].reshape(nb, interleave, 4)[...] = acc.reshape(
+            interleave, nb, 4
+        ).transpose(1, 0, 2)
     return out
 
 
@@ -397,6 +397,31 @@ def rs_decode_batch(
     return RsDecodeResult(data, corrected2)
 
 
+def _gmul(a: U8, b: U8) -> U8:
+    """Elementwise GF(2^8) product of two broadcastable uint8 arrays.
+
+    One flat ``take`` on the 64 KiB product table: about 5x faster than the
+    two-index fancy lookup ``mul[a, b]``.
+    """
+    flat = _field().mul.reshape(-1)
+    idx = (a.astype(np.uint16) << 8) | b
+    result: U8 = flat.take(idx)
+    return result
+
+
+def _xor_rows(t: U8) -> U8:
+    """XOR-reduce an (E, m) uint8 array along its rows (m small): 8 bytes at a time."""
+    e_count, m = t.shape
+    words = -(-m // 8)
+    padded = np.zeros((e_count, words * 8), dtype=np.uint8)
+    padded[:, :m] = t
+    x = np.bitwise_xor.reduce(padded.view(np.uint64), axis=1)
+    x ^= x >> np.uint64(32)
+    x ^= x >> np.uint64(16)
+    x ^= x >> np.uint64(8)
+    return (x & np.uint64(0xFF)).astype(np.uint8)
+
+
 def _correct(s: U8, fill: int) -> tuple[npt.NDArray[np.int16], U8]:
     """Berlekamp-Massey + Chien + Forney over E codewords at once.
 
@@ -408,7 +433,10 @@ def _correct(s: U8, fill: int) -> tuple[npt.NDArray[np.int16], U8]:
     mul = f.mul
     e_count = s.shape[0]
     length = RS_N - fill
-    width = RS_PARITY + 2
+    # Λ has degree <= t for any decodable word, and the BM register length L never
+    # decreases, so columns beyond t+1 can only matter for words that fail the
+    # deg <= t check anyway: keep t+2 columns (one spare) to halve the work.
+    width = RS_T + 2
     # --- Berlekamp-Massey (Massey 1969), B kept pre-shifted by x each step.
     lam = np.zeros((e_count, width), dtype=np.uint8)
     lam[:, 0] = 1
@@ -418,15 +446,15 @@ def _correct(s: U8, fill: int) -> tuple[npt.NDArray[np.int16], U8]:
     s_rev = s[:, ::-1]  # s_rev[:, 31 - i] = S_i
     for n in range(RS_PARITY):
         # d = Σ_{i=0..n} Λ_i S_{n-i}
-        terms = mul[lam[:, : n + 1], s_rev[:, RS_PARITY - 1 - n :]]
-        d = np.bitwise_xor.reduce(terms, axis=1)
+        m = min(n + 1, width)
+        d = _xor_rows(_gmul(lam[:, :m], s_rev[:, RS_PARITY - 1 - n : RS_PARITY - 1 - n + m]))
         b_poly[:, 1:] = b_poly[:, :-1].copy()
         b_poly[:, 0] = 0
         nz = d != 0
         if not nz.any():
             continue
-        coef = mul[d, f.inv[b_disc]]
-        new_lam = lam ^ mul[coef[:, None], b_poly]
+        coef = _gmul(d, f.inv[b_disc])
+        new_lam = lam ^ _gmul(coef[:, None], b_poly)
         grow = nz & (2 * deg <= n)
         b_poly[grow] = lam[grow]
         b_disc[grow] = d[grow]
@@ -436,14 +464,25 @@ def _correct(s: U8, fill: int) -> tuple[npt.NDArray[np.int16], U8]:
     nzcoef = lam != 0
     true_deg = width - 1 - np.argmax(nzcoef[:, ::-1], axis=1)
     ok = (deg <= RS_T) & (true_deg == deg)
+    # Sort by degree (descending, failures last) so that the rows that need the
+    # term j are a prefix: the per-row work follows the row's own degree.
+    eff_deg = np.where(ok, deg, -1)
+    perm = np.argsort(-eff_deg, kind="stable")
+    lam, deg, ok, s = lam[perm], deg[perm], ok[perm], s[perm]
+    eff_deg = eff_deg[perm]
+    rows_with = np.searchsorted(-eff_deg, -np.arange(RS_T + 2), side="right")  # deg >= j
+    n_ok = int(rows_with[0])
     # --- Chien search over the transmitted positions: position p (0..length-1)
     # has degree k = 254 - fill - p and locator X = β^k; a root is Λ(X^-1) = 0.
-    max_deg = int(deg[ok].max()) if ok.any() else 0
+    max_deg = int(eff_deg[0]) if n_ok else 0
     k = (RS_N - 1 - fill - np.arange(length)).astype(np.int64)
-    val = np.zeros((e_count, length), dtype=np.uint8)
-    for j in range(max_deg + 1):
-        val ^= mul[lam[:, j][:, None], _beta_pow(-k * j)[None, :]]
-    roots = (val == 0) & ok[:, None]
+    val = np.ones((n_ok, length), dtype=np.uint8)  # Λ_0 = 1
+    for j in range(1, max_deg + 1):
+        r = int(rows_with[j])
+        # mul[:, c][a] gathers whole rows: much faster than mul[a[:, None], c[None, :]].
+        val[:r] ^= mul[:, _beta_pow(-k * j)][lam[:r, j]]
+    roots = np.zeros((e_count, length), dtype=np.bool_)
+    roots[:n_ok] = val == 0
     n_roots = roots.sum(axis=1)
     ok &= n_roots == deg
     roots &= ok[:, None]
@@ -453,18 +492,19 @@ def _correct(s: U8, fill: int) -> tuple[npt.NDArray[np.int16], U8]:
     if rows.size:
         # --- Forney: Ω(x) = S(x) Λ(x) mod x^32 and
         # e = X^(1-112) Ω(X^-1) / Λ'(X^-1) (characteristic 2, so no sign).
-        omega = np.zeros((e_count, RS_PARITY), dtype=np.uint8)
-        for j in range(min(max_deg, RS_T) + 1):
-            omega[:, j:] ^= mul[lam[:, j][:, None], s[:, : RS_PARITY - j]]
+        omega = s[:n_ok].copy()  # j = 0 term (Λ_0 = 1)
+        for j in range(1, max_deg + 1):
+            r = int(rows_with[j])
+            omega[:r, j:] ^= _gmul(lam[:r, j][:, None], s[:r, : RS_PARITY - j])
         kk = k[pos]
         jj = np.arange(RS_PARITY, dtype=np.int64)
         xinv_pows = _beta_pow(-kk[:, None] * jj[None, :])  # X^-j, (R, 32)
-        om_val = np.bitwise_xor.reduce(mul[omega[rows], xinv_pows], axis=1)
+        om_val = _xor_rows(_gmul(omega[rows], xinv_pows))
         # Λ'(x) = Σ_{j odd} Λ_j x^(j-1).
         odd = np.arange(1, RS_T + 1, 2)
-        lp_val = np.bitwise_xor.reduce(mul[lam[rows][:, odd], xinv_pows[:, odd - 1]], axis=1)
+        lp_val = _xor_rows(_gmul(lam[rows][:, odd], xinv_pows[:, odd - 1]))
         x_pow = _beta_pow(kk * (1 - _FCR))
-        e_val = mul[mul[x_pow, om_val], f.inv[lp_val]]
+        e_val = _gmul(_gmul(x_pow, om_val), f.inv[lp_val])
         # A zero error value (or Λ' = 0) means the locator is inconsistent.
         bad_rows = np.unique(rows[(e_val == 0) | (lp_val == 0)])
         err[rows, pos] = e_val
@@ -473,4 +513,9 @@ def _correct(s: U8, fill: int) -> tuple[npt.NDArray[np.int16], U8]:
             count[bad_rows] = -1
             err[bad_rows] = 0
     err[~ok] = 0
-    return count, err
+    # Back to the caller's row order.
+    count_out = np.empty_like(count)
+    count_out[perm] = count
+    err_out = np.empty_like(err)
+    err_out[perm] = err
+    return count_out, err_out
