@@ -143,11 +143,11 @@ def _branch_signs() -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
 
 _SG1, _SG2 = _branch_signs()
 # The same signs in (b, q) order, flattened: index b*32 + q is the new state 2q + b.
-_SG1_BQ: Final = np.ascontiguousarray(_SG1.reshape(32, 2).T).reshape(64)
-_SG2_BQ: Final = np.ascontiguousarray(_SG2.reshape(32, 2).T).reshape(64)
+_SG1_BQ: Final = np.ascontiguousarray(_SG1.reshape(32, 2).T).reshape(64).astype(np.int16)
+_SG2_BQ: Final = np.ascontiguousarray(_SG2.reshape(32, 2).T).reshape(64).astype(np.int16)
 _SEGMENT_BITS: Final = 2048  # output bits per parallel segment
 _MAX_SEGMENTS: Final = 256  # segments per batch (bounds memory: decisions are bytes)
-_STEP_CHUNK: Final = 256  # branch metrics are materialised this many steps at a time
+_STEP_CHUNK: Final = 32  # branch metrics are materialised this many steps at a time
 
 
 def _acs_traceback(y: npt.NDArray[np.int32], head: int, out_bits: int) -> npt.NDArray[np.uint8]:
@@ -159,16 +159,23 @@ def _acs_traceback(y: npt.NDArray[np.int32], head: int, out_bits: int) -> npt.ND
     out_bits) decided bits.
     """
     s_count, w, _ = y.shape
-    pm = np.zeros((s_count, 64), dtype=np.int32)
+    pm = np.zeros((s_count, 64), dtype=np.int16)
     # Decisions are stored in (b, q) order: index b*32 + q for the new state 2q + b.
     # That keeps every ACS operand a contiguous run of 32 (numpy's inner loop), which
     # measured ~1.7x faster than broadcasting over a trailing axis of 2.
     dec = np.empty((w, s_count, 64), dtype=np.bool_)
-    cand0 = np.empty((s_count, 2, 32), dtype=np.int32)
-    cand1 = np.empty((s_count, 2, 32), dtype=np.int32)
+    # int16 metrics halve the memory traffic (measured 1.5x faster than int32).
+    # |y| <= 127 after the halving below, so a step moves a metric by at most 254;
+    # every state is reachable from every other in 6 steps, so the spread between
+    # states stays below 12 * 254; renormalising every _STEP_CHUNK = 32 steps keeps
+    # all metrics within about +-12k, far from the int16 limit.
+    cand0 = np.empty((s_count, 2, 32), dtype=np.int16)
+    cand1 = np.empty((s_count, 2, 32), dtype=np.int16)
     for c0 in range(0, w, _STEP_CHUNK):
         c1 = min(w, c0 + _STEP_CHUNK)
-        yt = np.ascontiguousarray(y[:, c0:c1].transpose(1, 0, 2))  # (T, S, 2)
+        yt = np.ascontiguousarray(y[:, c0:c1].transpose(1, 0, 2))
+        # Halve rounding toward zero: '0' and '1' must stay exactly symmetric.
+        yt = ((yt + (yt < 0)) >> 1).astype(np.int16)
         # Correlation branch metric of every p0 -> s' branch (the p1 branch is -bm).
         bm = yt[:, :, 0:1] * _SG1_BQ + yt[:, :, 1:2] * _SG2_BQ
         bm = bm.reshape(c1 - c0, s_count, 2, 32)
@@ -178,7 +185,7 @@ def _acs_traceback(y: npt.NDArray[np.int32], head: int, out_bits: int) -> npt.ND
             np.add(lo, bm[t], out=cand0)
             np.subtract(hi, bm[t], out=cand1)
             np.greater(cand1, cand0, out=dec[c0 + t].reshape(s_count, 2, 32))
-            pm = np.empty((s_count, 64), dtype=np.int32)
+            pm = np.empty((s_count, 64), dtype=np.int16)
             # Write the survivors back in natural state order (s' = 2q + b).
             np.maximum(cand0, cand1, out=pm.reshape(s_count, 32, 2).transpose(0, 2, 1))
         # Keep metrics bounded: only differences matter.
