@@ -192,15 +192,19 @@ class PacketDemultiplexer:
         npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8]
     ]:
         def as_ints(name: str, value: npt.ArrayLike, upper: int) -> npt.NDArray[np.int64]:
-            arr = np.atleast_1d(np.asarray(value))
+            arr = np.asarray(value)
+            if arr.ndim == 0:
+                arr = arr.reshape(1)
             if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
                 raise LocalProtocolError(
                     f"{name} must be a 1-D integer array, got {arr.dtype}{arr.shape}"
                 )
-            out = arr.astype(np.int64)
-            if out.size and (int(out.min()) < 0 or int(out.max()) > upper):
+            # One reduction per check: frame decoders hand over unsigned arrays.
+            if arr.size and (
+                (arr.dtype.kind == "i" and int(arr.min()) < 0) or int(arr.max()) > upper
+            ):
                 raise LocalProtocolError(f"{name} out of range 0..{upper}")
-            return out
+            return arr.astype(np.int64, copy=False)
 
         vc = as_ints("vcids", vcids, _MAX_VCID)
         counts = as_ints("vc_counts", vc_counts, self.vc_count_modulus - 1)
@@ -242,10 +246,13 @@ class PacketDemultiplexer:
         data = prefix + zones[rows].tobytes()
         zone_starts = len(prefix) + np.arange(rows.size, dtype=np.int64) * zl
         declared = fhps[rows]
-        valid = np.flatnonzero(declared < zl)
+        usable: list[npt.NDArray[np.int64]] = []  # zones with an in-range FHP, built on demand
 
         def resync_from(zone: int) -> tuple[int, int] | None:
             """(origin, zone index) of the first zone >= ``zone`` with a usable FHP."""
+            if not usable:
+                usable.append(np.flatnonzero(declared < zl))
+            valid = usable[0]
             k = int(np.searchsorted(valid, zone))
             if k == valid.size:
                 return None
