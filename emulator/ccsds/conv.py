@@ -206,6 +206,18 @@ def _acs_traceback(y: npt.NDArray[np.int32], head: int, out_bits: int) -> npt.ND
     return bits
 
 
+def _preamble(start_state: int, pairs: int) -> npt.NDArray[np.int32]:
+    """Strong symbol pairs that drive every path into ``start_state`` (a known start).
+
+    They are the encoding of zeros followed by the state's six bits, as y values.
+    """
+    _check_state(start_state)
+    pre = np.zeros(pairs, dtype=np.uint8)
+    pre[-6:] = [(start_state >> k) & 1 for k in range(5, -1, -1)]
+    sym = _encode_bits(pre, 0).astype(np.int32) * 510 - 255
+    return sym.reshape(-1, 2)
+
+
 class ViterbiDecoder:
     """Streaming, sans-I/O Viterbi decoder for the CCSDS r=1/2 K=7 code.
 
@@ -224,13 +236,7 @@ class ViterbiDecoder:
             # Erasures (y = 0) carry no information: all start states stay equal.
             self._hist = np.zeros((0, 2), dtype=np.int32)
         else:
-            _check_state(start_state)
-            # A known start state is expressed as a strong preamble that drives any
-            # state into ``start_state``: zeros, then the state's six bits.
-            pre = np.zeros(traceback, dtype=np.uint8)
-            pre[-6:] = [(start_state >> k) & 1 for k in range(5, -1, -1)]
-            sym = _encode_bits(pre, 0).astype(np.int32) * 2 - 1
-            self._hist = (sym * 255).reshape(-1, 2)
+            self._hist = _preamble(start_state, traceback)
         self._pending = np.zeros((0, 2), dtype=np.int32)
         self._odd: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
 
@@ -309,8 +315,33 @@ class ViterbiDecoder:
         return out.reshape(-1)[:nbits]
 
 
-def viterbi_decode(symbols: bytes | npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """Decode a whole packed hard-symbol stream (encoder started in state 0)."""
-    dec = ViterbiDecoder()
-    head = dec.decode(symbols)
-    return np.concatenate([head, dec.flush()])
+def viterbi_decode(
+    symbols: bytes | npt.NDArray[np.uint8], *, traceback: int = 96
+) -> npt.NDArray[np.uint8]:
+    """Decode packed hard symbols, encoder started in state 0 (one-shot helper).
+
+    A 1-D input is one stream; an (N, 2L) array is N independent streams (e.g. one
+    coded frame per row, as :func:`conv_encode` makes from (N, L)), decoded side by
+    side and returned as (N, L).
+    """
+    arr = _as_uint8(symbols, "symbols")
+    if arr.ndim == 1:
+        dec = ViterbiDecoder(traceback)
+        head = dec.decode(arr)
+        return np.concatenate([head, dec.flush()])
+    if arr.ndim != 2 or arr.shape[1] % 2:
+        raise LocalProtocolError(f"symbols must be 1-D or (N, 2L), got shape {arr.shape}")
+    n, m = arr.shape
+    nbits = 4 * m  # 8 symbols per octet, 2 symbols per bit
+    y = (np.unpackbits(arr, axis=1).astype(np.int32) * 510 - 255).reshape(n, nbits, 2)
+    pre = np.broadcast_to(_preamble(0, traceback), (n, traceback, 2))
+    post = np.zeros((n, traceback, 2), dtype=np.int32)  # erasures: trace back from the best end
+    padded = np.concatenate([pre, y, post], axis=1)
+    width = padded.shape[1]
+    # Bound the decision memory like the streaming path does.
+    rows = max(1, _MAX_SEGMENTS * (_SEGMENT_BITS + 2 * traceback) // width)
+    out = np.empty((n, m // 2), dtype=np.uint8)
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        out[r0:r1] = np.packbits(_acs_traceback(padded[r0:r1], traceback, nbits), axis=1)
+    return out
