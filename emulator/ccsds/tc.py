@@ -198,8 +198,8 @@ class TcFrame:
         return cls._build(scid, vcid, seq, data, bypass=False, control_command=False, fecf=fecf)
 
     @classmethod
-    def bd(cls, scid: int, vcid: int, data: bytes, *, seq: int = 0, fecf: bool = True) -> TcFrame:
-        """Type-BD (expedited) frame; FARM-1 does not check its sequence number."""
+    def bd(cls, scid: int, vcid: int, seq: int, data: bytes, *, fecf: bool = True) -> TcFrame:
+        """Type-BD (expedited) frame; FARM-1 does not check its sequence number (use 0)."""
         return cls._build(scid, vcid, seq, data, bypass=True, control_command=False, fecf=fecf)
 
     @classmethod

@@ -127,8 +127,8 @@ def test_sparse_bit_errors_are_corrected() -> None:
 
 @settings(max_examples=20, deadline=None)
 @given(st.binary(min_size=16, max_size=300), st.integers(0, 2**32 - 1))
-def test_any_four_errors_in_a_burst_free_stream_are_corrected(data: bytes, seed: int) -> None:
-    # d_free = 10 for this code: four symbol errors far apart can never win.
+def test_four_errors_at_least_40_symbols_apart_are_corrected(data: bytes, seed: int) -> None:
+    # d_free = 10 for this code: isolated symbol errors 40 symbols apart never win.
     bits = np.unpackbits(conv_encode(data))
     rng = np.random.default_rng(seed)
     gap = bits.size // 4

@@ -48,7 +48,7 @@ AD_POS = TcFrame.ad(SCID, VC, VR + 7, b"cmd")  # PW - 1 = 7 ahead: last positive
 AD_POS_EDGE = TcFrame.ad(SCID, VC, VR + 8, b"cmd")  # 8 ahead: lockout area
 AD_NEG = TcFrame.ad(SCID, VC, VR - 8, b"cmd")  # NW = 8 behind: last negative slot
 AD_NEG_EDGE = TcFrame.ad(SCID, VC, VR - 9, b"cmd")  # 9 behind: lockout area
-BD = TcFrame.bd(SCID, VC, b"bd")
+BD = TcFrame.bd(SCID, VC, 0, b"bd")
 UNLOCK = TcFrame.bc_unlock(SCID, VC)
 SET_VR = TcFrame.bc_set_vr(SCID, VC, 200)
 BAD_BC = TcFrame(
@@ -189,7 +189,7 @@ frames_strategy = st.one_of(
         st.integers(0, 255),
         st.sampled_from([VC, VC, VC, 9]),
     ),
-    st.builds(lambda: TcFrame.bd(SCID, VC, b"b")),
+    st.builds(lambda: TcFrame.bd(SCID, VC, 0, b"b")),
     st.builds(lambda: TcFrame.bc_unlock(SCID, VC)),
     st.builds(lambda vr: TcFrame.bc_set_vr(SCID, VC, vr), st.integers(0, 255)),
     st.just(BAD_BC),

@@ -64,7 +64,7 @@ def test_frame_with_fecf_layout() -> None:
 
 def test_named_constructors_set_type_flags_and_bc_contents() -> None:
     assert TcFrame.ad(1, 2, 3, b"x").header.frame_type == "AD"
-    bd = TcFrame.bd(1, 2, b"x")
+    bd = TcFrame.bd(1, 2, 0, b"x")
     assert (bd.header.bypass, bd.header.control_command) == (True, False)
     unlock = TcFrame.bc_unlock(1, 2)
     assert (unlock.header.bypass, unlock.header.control_command) == (True, True)
@@ -88,7 +88,7 @@ def test_round_trip(
     scid: int, vcid: int, seq: int, data: bytes, bypass: bool, fecf: bool, fill: bytes
 ) -> None:
     if bypass:
-        frame = TcFrame.bd(scid, vcid, data, seq=seq, fecf=fecf)
+        frame = TcFrame.bd(scid, vcid, seq, data, fecf=fecf)
     else:
         frame = TcFrame.ad(scid, vcid, seq, data, fecf=fecf)
     # Trailing octets (e.g. CLTU fill 0x55) beyond the length field are ignored.
