@@ -57,7 +57,9 @@ def band_setup(band: Any) -> BandSetup:
     vcid_of_apid: dict[int, int] = {}
     channels = []
     for vc in band.virtual_channels:
-        channels.append(VirtualChannelConfig(vcid=vc.vcid, priority=vc.priority))
+        # Profiles say "smaller priority is served first" (like a queue rank);
+        # the multiplexer serves the higher number first: negate.
+        channels.append(VirtualChannelConfig(vcid=vc.vcid, priority=-vc.priority))
         for apid in vc.apids:
             vcid_of_apid[apid] = vc.vcid
     return BandSetup(

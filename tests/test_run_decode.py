@@ -77,18 +77,28 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path, capsys):
     assert files[0] != files[2]
 
 
-def test_full_link_follows_the_bit_rate(tmp_path: Path, capsys):
+@pytest.mark.parametrize(("profile", "overloaded"), [("hakuto-r-m1", False), ("apex-1.0", True)])
+def test_full_link_follows_the_bit_rate(tmp_path: Path, capsys, profile, overloaded):
+    """A full link sends exactly floor(t F) frames: idle fill when telemetry is
+    short, an on-board backlog when it is long (APEX's S band carries science)."""
     f = tmp_path / "full.bin"
-    summary = run_json(capsys, "run", "--profile", "apex-1.0", "--band", "S", "--speed", "max",
+    summary = run_json(capsys, "run", "--profile", profile, "--band", "S", "--speed", "max",
                        "--idle", "--duration", "30", "--out", f"file:{f}", "--json")
     from emulator.binding import band_setup, pick_band
     from profiles.loader import load_profile
 
-    setup = band_setup(pick_band(load_profile("apex-1.0"), "S"))
+    setup = band_setup(pick_band(load_profile(profile), "S"))
     expected = math.floor(30 * setup.frames_per_second + 1e-9)
     assert summary["frames"] == expected
-    assert summary["idle_frames"] > 0
     assert summary["bytes_out"] == expected * setup.coding.channel_bytes_per_frame
+    if overloaded:
+        assert summary["idle_frames"] == 0
+        assert summary["backlog_bytes"] > 0 and summary["backlog_packets"] > 0
+    else:
+        assert summary["idle_frames"] > 0
+        assert summary["backlog_packets"] == 0
+    decoded = run_json(capsys, "decode", "--profile", profile, "--band", "S", str(f), "--json")
+    assert decoded["packets"] == summary["packets"]
 
 
 def test_noisy_link_is_corrected_and_counted(tmp_path: Path, capsys):

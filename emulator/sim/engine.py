@@ -125,6 +125,11 @@ class Emulator:
     """Runs one band of one lander for one scenario."""
 
     QUEUE_DEPTH = 8
+    #: Sim events after which the lander sends nothing more.
+    LOSS_EVENTS = frozenset({"crash", "dead", "lander_lost"})
+    #: Sim seconds per step at max speed: large enough that per-step overhead
+    #: vanishes, small enough that one step's packets stay a few MB.
+    MAX_SPEED_BLOCK_S = 3600.0
     MAX_BLOCK_S = 600.0
 
     def __init__(
@@ -172,11 +177,12 @@ class Emulator:
         self._queues: list[asyncio.Queue[bytes | None]] = []
         self._frames_sent_schedule = 0
         self._sampled_packets = 0
+        self.lost_at_s: float | None = None
 
     # ----------------------------------------------------------- stepping
     def _block_length(self) -> float:
         if self.speed is None:
-            return self.MAX_BLOCK_S
+            return self.MAX_SPEED_BLOCK_S
         # ~10 steps per wall second, at least one frame time, bounded.
         return min(self.MAX_BLOCK_S, max(self.speed * 0.1, 1.0 / self.band.frames_per_second))
 
@@ -190,9 +196,16 @@ class Emulator:
         """Produce the channel bytes for sim time ``[t0, t1)``. Pure CPU work."""
         block = self.sim.advance(t1)
         self._record(block)
-        sampled = self.sampler.sample(block, t0, t1)
-        for vcid, stream in sampled.streams.items():
-            self.mux.push(vcid, stream)
+        t_end = t1
+        if self.sim.finished:
+            # The lander is gone: nothing is sampled after the moment it was
+            # lost, wherever the block boundaries fall.
+            lost = [e.t_s for e in block.events if e.kind in self.LOSS_EVENTS]
+            t_end = max(t0, min([t1, *lost]))
+            self.lost_at_s = t_end if self.lost_at_s is None else min(self.lost_at_s, t_end)
+        sampled = self.sampler.sample(block, t0, t_end)
+        for vcid, (stream, starts) in sampled.streams.items():
+            self.mux.push_stream(vcid, stream, starts)
         self._sampled_packets += sampled.count
         chunks: list[bytes] = []
         if self.full_link:
@@ -269,11 +282,12 @@ class Emulator:
                 t1 = min(self.duration_s, t + blen)
                 last = t1 >= self.duration_s - 1e-9
                 data = self.step(t, t1, last=last)
-                if self.sim.finished and not last:
+                if self.sim.finished:
                     # The lander is gone: flush what it sent and stop here.
                     self.status.finished_reason = "lander lost"
-                    data += self.step(t1, t1, last=True)
-                    last = True
+                    if not last:
+                        data += self.step(t1, t1, last=True)
+                        last = True
                 if data:
                     await self._fan_out(data)
                 for d in drains:

@@ -24,9 +24,15 @@ from emulator.telemetry import PacketLayout, TelemetryDictionary
 
 @dataclass
 class SampledPackets:
-    """Packets of one window, per virtual channel, in time order."""
+    """Packets of one window, per virtual channel, in time order.
 
-    streams: dict[int, npt.NDArray[np.uint8]] = field(default_factory=dict)
+    ``streams[vcid]`` is ``(data, starts)``: the packets back to back and the
+    offset of each, so the multiplexer need not walk the headers.
+    """
+
+    streams: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]] = field(
+        default_factory=dict
+    )
     count: int = 0
     by_apid: Counter[int] = field(default_factory=Counter)
 
@@ -103,10 +109,11 @@ class TelemetrySampler:
 
 def _merge_in_time_order(
     parts: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8], int]],
-) -> npt.NDArray[np.uint8]:
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """Interleave fixed-length packet arrays of several APIDs by (time, APID)."""
     if len(parts) == 1:
-        return parts[0][1].reshape(-1)
+        n, length = parts[0][1].shape
+        return parts[0][1].reshape(-1), np.arange(n, dtype=np.int64) * length
     times = np.concatenate([p[0] for p in parts])
     apids = np.concatenate([np.full(p[0].shape[0], p[2]) for p in parts])
     lengths = np.concatenate([np.full(p[1].shape[0], p[1].shape[1], dtype=np.int64) for p in parts])
@@ -118,4 +125,4 @@ def _merge_in_time_order(
     dst_start = np.concatenate([[0], np.cumsum(olen)[:-1]])
     # index[j] = source byte for output byte j, built without a Python loop.
     idx = np.repeat(ostart - dst_start, olen) + np.arange(int(olen.sum()))
-    return flat[idx]
+    return flat[idx], dst_start.astype(np.int64)
