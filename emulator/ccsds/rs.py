@@ -415,11 +415,12 @@ def _xor_rows(t: U8) -> U8:
     words = -(-m // 8)
     padded = np.zeros((e_count, words * 8), dtype=np.uint8)
     padded[:, :m] = t
-    x = np.bitwise_xor.reduce(padded.view(np.uint64), axis=1)
+    x: npt.NDArray[np.uint64] = np.bitwise_xor.reduce(padded.view(np.uint64), axis=1)
     x ^= x >> np.uint64(32)
     x ^= x >> np.uint64(16)
     x ^= x >> np.uint64(8)
-    return (x & np.uint64(0xFF)).astype(np.uint8)
+    result: U8 = (x & np.uint64(0xFF)).astype(np.uint8)
+    return result
 
 
 def _correct(s: U8, fill: int) -> tuple[npt.NDArray[np.int16], U8]:

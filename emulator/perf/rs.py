@@ -22,20 +22,6 @@ from emulator.reference import libfec_rs
 __all__ = ["measure_decode", "measure_encode"]
 
 
-def _median_seconds(func: Callable[[], object], repeats: int) -> float:
-    func()  # warm-up: tables, caches, JIT
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def _mbps(nbytes: int, seconds: float) -> float:
-    return round(nbytes / seconds / 1e6, 2)
-
-
 def _galois_encoder(
     data: npt.NDArray[np.uint8],
 ) -> Callable[[], object] | None:
@@ -67,42 +53,76 @@ def _reedsolo_encoder(
     return lambda: [codec.encode(r) for r in rows]
 
 
+def _round_robin(
+    funcs: dict[str, tuple[Callable[[], object], int]], repeats: int
+) -> dict[str, list[float]]:
+    """Bytes/s of each ``name: (func, nbytes)`` per round, the functions taking turns.
+
+    Taking turns (rather than timing one function after the other) keeps the
+    ratios honest on a shared machine whose load changes during the run.
+    """
+    for func, _ in funcs.values():
+        func()  # warm-up: tables, caches
+    rates: dict[str, list[float]] = {name: [] for name in funcs}
+    for _ in range(repeats):
+        for name, (func, nbytes) in funcs.items():
+            t0 = time.perf_counter()
+            func()
+            rates[name].append(nbytes / (time.perf_counter() - t0))
+    return rates
+
+
+def _median_ratio(num: list[float], den: list[float]) -> float:
+    return round(statistics.median(a / b for a, b in zip(num, den, strict=True)), 2)
+
+
+def _mb(rates: list[float]) -> float:
+    return round(statistics.median(rates) / 1e6, 2)
+
+
 def measure_encode(quick: bool = False) -> dict[str, Any]:
     """Encoder throughput (info MB/s in) and ratios against libfec's encode_rs_ccsds.
 
     Keys: ``ours_i1_MBps``, ``ours_i5_MBps``, ``libfec_MBps`` (None if libfec is
     missing), ``galois_MBps``, ``reedsolo_MBps`` (None if not importable or, for
-    galois, in quick mode), ``ratio_i1_vs_libfec``, ``ratio_i5_vs_libfec``,
-    ``rs_info_mbps`` (I=1, info Mbit/s: the ``bench --json`` figure), and
-    ``codewords`` / ``repeats`` used.
+    galois, in quick mode), ``ratio_i1_vs_libfec``, ``ratio_i5_vs_libfec``
+    (medians of per-round ratios), ``rs_info_mbps`` (I=1, info Mbit/s: the
+    ``bench --json`` figure), and ``codewords`` / ``repeats`` used.
     """
     rng = np.random.default_rng(2024)
     n = 8192 if quick else 40960
     repeats = 3 if quick else 7
     data1 = rng.integers(0, 256, (n, RS_K), dtype=np.uint8)
     data5 = np.ascontiguousarray(data1[: (n // 5) * 5].reshape(n // 5, 5 * RS_K))
-    res: dict[str, Any] = {"codewords": n, "repeats": repeats}
-    t1 = _median_seconds(lambda: rs_encode_batch(data1, 1), repeats)
-    t5 = _median_seconds(lambda: rs_encode_batch(data5, 5), repeats)
-    res["ours_i1_MBps"] = _mbps(data1.size, t1)
-    res["ours_i5_MBps"] = _mbps(data5.size, t5)
-    res["rs_info_mbps"] = round(res["ours_i1_MBps"] * 8, 1)
-    if libfec_rs.available():
+    funcs: dict[str, tuple[Callable[[], object], int]] = {
+        "i1": (lambda: rs_encode_batch(data1, 1), data1.size),
+        "i5": (lambda: rs_encode_batch(data5, 5), data5.size),
+    }
+    have_fec = libfec_rs.available()
+    if have_fec:
         sample = data1[: n // 4]
-        tl = _median_seconds(lambda: libfec_rs.encode_many(sample), repeats)
-        res["libfec_MBps"] = _mbps(sample.size, tl)
-        res["ratio_i1_vs_libfec"] = round(res["ours_i1_MBps"] / res["libfec_MBps"], 2)
-        res["ratio_i5_vs_libfec"] = round(res["ours_i5_MBps"] / res["libfec_MBps"], 2)
+        funcs["libfec"] = (lambda: libfec_rs.encode_many(sample), sample.size)
+    rates = _round_robin(funcs, repeats)
+    res: dict[str, Any] = {"codewords": n, "repeats": repeats}
+    res["ours_i1_MBps"] = _mb(rates["i1"])
+    res["ours_i5_MBps"] = _mb(rates["i5"])
+    res["rs_info_mbps"] = round(res["ours_i1_MBps"] * 8, 1)
+    if have_fec:
+        res["libfec_MBps"] = _mb(rates["libfec"])
+        res["ratio_i1_vs_libfec"] = _median_ratio(rates["i1"], rates["libfec"])
+        res["ratio_i5_vs_libfec"] = _median_ratio(rates["i5"], rates["libfec"])
     else:
         res["libfec_MBps"] = res["ratio_i1_vs_libfec"] = res["ratio_i5_vs_libfec"] = None
     # The pure-Python references are slow: small samples, few repeats.
-    small = data1[:200]
-    rs_run = _reedsolo_encoder(small[:50] if quick else small)
+    small = data1[: 50 if quick else 200]
+    rs_run = _reedsolo_encoder(small)
     res["reedsolo_MBps"] = (
-        None if rs_run is None else _mbps((50 if quick else 200) * RS_K, _median_seconds(rs_run, 3))
+        None if rs_run is None else _mb(_round_robin({"r": (rs_run, small.size)}, 3)["r"])
     )
     gal_run = None if quick else _galois_encoder(small)
-    res["galois_MBps"] = None if gal_run is None else _mbps(small.size, _median_seconds(gal_run, 3))
+    res["galois_MBps"] = (
+        None if gal_run is None else _mb(_round_robin({"g": (gal_run, small.size)}, 3)["g"])
+    )
     return res
 
 
@@ -119,41 +139,42 @@ def _noisy(
 def measure_decode(quick: bool = False) -> dict[str, Any]:
     """Decoder throughput (codeblock MB/s in), I=1, clean and at SER 1e-3 / 1e-2.
 
-    Keys: ``clean_MBps``, ``ser_1e-3_MBps``, ``ser_1e-2_MBps`` (ours),
-    ``clean_i5_MBps``, ``libfec_ser_1e-3_MBps`` and ``libfec_clean_MBps`` (None
-    if libfec is missing), ``uncorrectable_1e-2`` (count in the sample) and
-    ``codewords`` / ``repeats``.
+    Keys: ``clean_MBps``, ``clean_i5_MBps``, ``ser_1e-3_MBps``, ``ser_1e-2_MBps``
+    (ours), ``libfec_clean_MBps`` and ``libfec_ser_1e-3_MBps`` (None if libfec
+    is missing), ``ratio_ser_1e-3_vs_libfec``, ``uncorrectable_1e-2`` (count in
+    the sample) and ``codewords`` / ``repeats``.
     """
     rng = np.random.default_rng(7)
     n = 8192 if quick else 40960
     repeats = 3 if quick else 5
     data = rng.integers(0, 256, (n, RS_K), dtype=np.uint8)
     clean = rs_encode_batch(data)
-    res: dict[str, Any] = {"codewords": n, "repeats": repeats}
-    res["clean_MBps"] = _mbps(clean.size, _median_seconds(lambda: rs_decode_batch(clean), repeats))
     clean5 = rs_encode_batch(data[: (n // 5) * 5].reshape(n // 5, 5 * RS_K), 5)
-    res["clean_i5_MBps"] = _mbps(
-        clean5.size, _median_seconds(lambda: rs_decode_batch(clean5, 5), repeats)
-    )
     noisy3 = _noisy(rng, clean, 1e-3)
     noisy2 = _noisy(rng, clean, 1e-2)
-    res["ser_1e-3_MBps"] = _mbps(
-        noisy3.size, _median_seconds(lambda: rs_decode_batch(noisy3), repeats)
-    )
-    res["ser_1e-2_MBps"] = _mbps(
-        noisy2.size, _median_seconds(lambda: rs_decode_batch(noisy2), repeats)
-    )
+    funcs: dict[str, tuple[Callable[[], object], int]] = {
+        "clean": (lambda: rs_decode_batch(clean), clean.size),
+        "clean5": (lambda: rs_decode_batch(clean5, 5), clean5.size),
+        "ser3": (lambda: rs_decode_batch(noisy3), noisy3.size),
+        "ser2": (lambda: rs_decode_batch(noisy2), noisy2.size),
+    }
+    have_fec = libfec_rs.available()
+    if have_fec:
+        clean_s, noisy_s = clean[: n // 4], noisy3[: n // 4]
+        funcs["fec_clean"] = (lambda: libfec_rs.decode_many(clean_s), clean_s.size)
+        funcs["fec_ser3"] = (lambda: libfec_rs.decode_many(noisy_s), noisy_s.size)
+    rates = _round_robin(funcs, repeats)
+    res: dict[str, Any] = {"codewords": n, "repeats": repeats}
+    res["clean_MBps"] = _mb(rates["clean"])
+    res["clean_i5_MBps"] = _mb(rates["clean5"])
+    res["ser_1e-3_MBps"] = _mb(rates["ser3"])
+    res["ser_1e-2_MBps"] = _mb(rates["ser2"])
     res["uncorrectable_1e-2"] = rs_decode_batch(noisy2).uncorrectable
-    if libfec_rs.available():
-        sample3 = noisy3[: n // 4]
-        res["libfec_ser_1e-3_MBps"] = _mbps(
-            sample3.size, _median_seconds(lambda: libfec_rs.decode_many(sample3), repeats)
-        )
-    if libfec_rs.available():
-        sample = clean[: n // 4]
-        res["libfec_clean_MBps"] = _mbps(
-            sample.size, _median_seconds(lambda: libfec_rs.decode_many(sample), repeats)
-        )
+    if have_fec:
+        res["libfec_clean_MBps"] = _mb(rates["fec_clean"])
+        res["libfec_ser_1e-3_MBps"] = _mb(rates["fec_ser3"])
+        res["ratio_ser_1e-3_vs_libfec"] = _median_ratio(rates["ser3"], rates["fec_ser3"])
     else:
         res["libfec_clean_MBps"] = res["libfec_ser_1e-3_MBps"] = None
+        res["ratio_ser_1e-3_vs_libfec"] = None
     return res
