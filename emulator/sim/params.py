@@ -228,7 +228,7 @@ def _instrument(item: Any, index: int) -> InstrumentParams:
         )
     except KeyError as exc:
         raise ConfigError(f"lander parameter instruments[{index}].id: missing") from exc
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ConfigError) as exc:
         raise ConfigError(f"lander parameter instruments[{index}]: {exc}") from exc
 
 

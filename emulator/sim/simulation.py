@@ -246,12 +246,13 @@ class LanderSimulation:
         self._active: set[int] = set()
         self._applied: set[int] = set()
         self._shedding = False
+        self._crash_t: float | None = None
 
     # --------------------------------------------------------------- public
     @property
     def finished(self) -> bool:
-        """True once the lander is gone (crashed)."""
-        return self._phase == gnc.PHASE_CRASHED
+        """True once the lander is gone (crashed at or before ``time_s``)."""
+        return self._crash_t is not None and self._crash_t <= self.time_s
 
     def advance(self, until_s: float) -> StateBlock:
         """Physics from ``time_s`` to ``until_s``; returns the rows covering
@@ -615,6 +616,8 @@ class LanderSimulation:
                                   f"{_PHASE_NAMES[new_phase]}"))
         self._phase = new_phase
         self._touchdown_t = t_contact
+        if new_phase == gnc.PHASE_CRASHED:
+            self._crash_t = t_contact
         self._vx = self._vz = 0.0
         self._est_h = 0.0
         # New grid segment: contact time, then surface steps.
