@@ -12,7 +12,7 @@ from emulator.binding import band_setup, instrument_gates, pick_band, telemetry_
 from emulator.ccsds.cuc import TAI_EPOCH_1958_UNIX
 from emulator.errors import ConfigError, LinkError
 from emulator.sim.clock import parse_speed
-from emulator.sim.engine import Emulator, LinkImpairment, Sink
+from emulator.sim.engine import LAYERS, Emulator, LinkImpairment, Sink
 from emulator.sim.sampler import TelemetrySampler
 
 #: Keys the live view tracks from the sim (truth) besides the decoded telemetry.
@@ -37,7 +37,9 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     p.add_argument("--out", action="append", default=[], metavar="URL",
                    help="output URL, repeatable: file:PATH, udp://H:P, tcp://H:P, "
-                   "tcp+connect://H:P, serial:DEV?baud=N, pty, mqtt://H:P/PREFIX")
+                   "tcp+connect://H:P, serial:DEV?baud=N, pty, mqtt://H:P/PREFIX; "
+                   "add ?layer=frames (transfer frames) or ?layer=packets (space packets) "
+                   "to feed Yamcs/COSMOS instead of the coded channel stream")
     p.add_argument("--uplink", metavar="URL", help="telecommand input URL")
     p.add_argument("--idle", action="store_true", help="at --speed max, send idle frames too")
     p.add_argument("--ideal-link", action="store_true", help="no channel errors")
@@ -47,6 +49,22 @@ def register(sub: Any) -> None:
                    help="inject a fault, e.g. heater_stuck_off@3600 (repeatable)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.set_defaults(handler=run)
+
+
+def split_layer(text: str) -> tuple[str, str]:
+    """Take ``layer=channel|frames|packets`` out of an output URL's query."""
+    from urllib.parse import parse_qsl, urlencode
+
+    base, sep, query = text.partition("?")
+    if not sep:
+        return text, "channel"
+    pairs = parse_qsl(query, keep_blank_values=True)
+    layers = [v for k, v in pairs if k == "layer"]
+    rest = [(k, v) for k, v in pairs if k != "layer"]
+    layer = layers[-1] if layers else "channel"
+    if layer not in LAYERS:
+        raise ConfigError(f"{text}: layer={layer!r}; expected one of {', '.join(LAYERS)}")
+    return (f"{base}?{urlencode(rest)}" if rest else base), layer
 
 
 def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
@@ -77,22 +95,32 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
     sampler = TelemetrySampler(dictionary, setup.vcid_of_apid, epoch_cuc_seconds=epoch_cuc,
                                seed=args.seed, enabled_by=instrument_gates(profile))
     sinks: list[Sink] = []
+    layers: list[str] = []
     receiver_sink = None
     if args.out:
         from drivers.base import open_sink
 
-        for url in args.out:
-            sinks.append(open_sink(url, frame_bytes=setup.coding.channel_bytes_per_frame))
+        for text in args.out:
+            url, layer = split_layer(text)
+            unit = {"channel": setup.coding.channel_bytes_per_frame,
+                    "frames": setup.coding.frame_length, "packets": None}[layer]
+            if layer == "packets" and url.startswith("udp:"):
+                raise ConfigError(f"{text}: layer=packets needs a stream transport "
+                                  "(tcp, tcp+connect, file, serial, pty, mqtt), not UDP")
+            sinks.append(open_sink(url, frame_bytes=unit))
+            layers.append(layer)
     else:
         from emulator.liveview import EmbeddedReceiverSink
 
         receiver_sink = EmbeddedReceiverSink(setup.coding, dictionary, scid=setup.scid,
                                              idle_vcid=setup.idle_vcid)
         sinks.append(receiver_sink)
+        layers.append("channel")
     ber = 0.0 if args.ideal_link else args.ber
     emulator = Emulator(
         band=setup, sim=sim, sampler=sampler, duration_s=duration, speed=speed,
-        idle=args.idle, sinks=sinks, link=LinkImpairment(ber, args.seed), watch_keys=WATCH_KEYS,
+        idle=args.idle, sinks=sinks, layers=layers, link=LinkImpairment(ber, args.seed),
+        watch_keys=WATCH_KEYS,
     )
     return emulator, receiver_sink, (profile, band, scenario)
 

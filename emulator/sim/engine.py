@@ -32,10 +32,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from emulator.ccsds.aos import AosFramer
+from emulator.ccsds.aos import AosFramer, decode_aos_frames
 from emulator.ccsds.coding import ChannelCoding, ChannelEncoder
+from emulator.ccsds.demux import PacketDemultiplexer
 from emulator.ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
-from emulator.ccsds.tm import TmFramer
+from emulator.ccsds.packets import IDLE_APID
+from emulator.ccsds.tm import TmFramer, decode_tm_frames
 from emulator.sim.clock import SimClock
 from emulator.sim.sampler import TelemetrySampler
 from emulator.sim.simulation import Event, LanderSimulation, StateBlock
@@ -99,6 +101,12 @@ class RunStatus:
         }
 
 
+#: What a sink receives: the coded channel stream (default, what a radio
+#: carries), the transfer frames (a ground station's frame output: Yamcs frame
+#: links), or the complete space packets (Yamcs/COSMOS packet links).
+LAYERS = ("channel", "frames", "packets")
+
+
 class LinkImpairment:
     """A binary symmetric channel: flips bits at ``ber``, deterministically."""
 
@@ -142,6 +150,7 @@ class Emulator:
         speed: float | None,
         idle: bool = False,
         sinks: Sequence[Sink] = (),
+        layers: Sequence[str] | None = None,
         link: LinkImpairment | None = None,
         clcw_word: int | None = None,
         watch_keys: Sequence[str] = (),
@@ -156,6 +165,17 @@ class Emulator:
         # telemetry-free fill, left out unless --idle asks for the full link.
         self.full_link = idle or speed is not None
         self.sinks = list(sinks)
+        self.layers = list(layers) if layers is not None else ["channel"] * len(self.sinks)
+        if len(self.layers) != len(self.sinks) or not set(self.layers) <= set(LAYERS):
+            raise ValueError(f"layers must be one of {LAYERS} per sink, got {self.layers}")
+        self._want_frames = "frames" in self.layers
+        self._packet_demux = (
+            PacketDemultiplexer(vc_count_modulus=band.coding.vc_count_modulus,
+                                idle_vcid=band.idle_vcid)
+            if "packets" in self.layers else None
+        )
+        self._frames_out: list[bytes] = []
+        self._packets_out: list[bytes] = []
         self.link = link or LinkImpairment()
         self.status = RunStatus()
         self.watch_keys = list(watch_keys)
@@ -192,8 +212,8 @@ class Emulator:
         self._frames_sent_schedule = total
         return max(0, due)
 
-    def step(self, t0: float, t1: float, *, last: bool) -> bytes:
-        """Produce the channel bytes for sim time ``[t0, t1)``. Pure CPU work."""
+    def step(self, t0: float, t1: float, *, last: bool) -> dict[str, bytes]:
+        """Produce the output of sim time ``[t0, t1)`` per layer. Pure CPU work."""
         block = self.sim.advance(t1)
         self._record(block)
         t_end = t1
@@ -230,10 +250,16 @@ class Emulator:
         self.status.mux_backlog_bytes = self.mux.pending_bytes()
         self.status.backlog_packets = self.mux.pending_packets()
         self.status.packets = self._sampled_packets - self.status.backlog_packets
-        data = b"".join(chunks)
-        data = self.link.apply(data)
+        data = self.link.apply(b"".join(chunks))
         self.status.bytes_out += len(data)
-        return data
+        out = {"channel": data}
+        if self._want_frames:
+            out["frames"] = b"".join(self._frames_out)
+            self._frames_out.clear()
+        if self._packet_demux is not None:
+            out["packets"] = b"".join(self._packets_out)
+            self._packets_out.clear()
+        return out
 
     def _frame_and_code(self, batch: Any) -> bytes:
         n = batch.vcids.shape[0]
@@ -243,9 +269,27 @@ class Emulator:
         if self.band.coding.ocf:
             ocf = np.full(n, self.clcw_word or 0, dtype=np.uint32)
         frames = self.framer.frame(batch.vcids, batch.first_header_pointers, batch.zones, ocf)
+        if self._want_frames:
+            self._frames_out.append(frames.tobytes())
+        if self._packet_demux is not None:
+            self._packets_out.extend(self._packets_of(frames))
         self.status.frames += n
         self.status.idle_frames += int(np.count_nonzero(batch.idle))
         return self.encoder.encode(frames)
+
+    def _packets_of(self, frames: Any) -> list[bytes]:
+        """Complete telemetry packets of error-free frames (the packets layer)."""
+        coding = self.band.coding
+        if coding.frame_type == "TM":
+            b = decode_tm_frames(frames, fecf=coding.fecf)
+            zones = b.data_fields
+        else:
+            a = decode_aos_frames(frames, ocf=coding.ocf, fecf=coding.fecf,
+                                  insert_zone=coding.insert_zone)
+            b, zones = a, a.packet_zones  # type: ignore[assignment]
+        assert self._packet_demux is not None
+        got = self._packet_demux.feed(b.vcid, b.vc_count, b.first_header_pointer, zones)
+        return [p for _vc, p in got if (((p[0] & 0x07) << 8) | p[1]) != IDLE_APID]
 
     def _record(self, block: StateBlock) -> None:
         if block.t.size:
@@ -286,10 +330,10 @@ class Emulator:
                     # The lander is gone: flush what it sent and stop here.
                     self.status.finished_reason = "lander lost"
                     if not last:
-                        data += self.step(t1, t1, last=True)
+                        tail = self.step(t1, t1, last=True)
+                        data = {k: v + tail.get(k, b"") for k, v in data.items()}
                         last = True
-                if data:
-                    await self._fan_out(data)
+                await self._fan_out(data)
                 for d in drains:
                     if d.done():
                         d.result()  # surface a sink failure now
@@ -309,7 +353,8 @@ class Emulator:
                 await sink.close()
         return self.status.summary(time.monotonic() - wall0)
 
-    async def _fan_out(self, data: bytes) -> None:
-        if not self._queues:
-            return
-        await asyncio.gather(*(q.put(data) for q in self._queues))
+    async def _fan_out(self, data: dict[str, bytes]) -> None:
+        puts = [q.put(data[layer]) for q, layer in zip(self._queues, self.layers, strict=True)
+                if data.get(layer)]
+        if puts:
+            await asyncio.gather(*puts)
