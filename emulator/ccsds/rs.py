@@ -66,6 +66,9 @@ _CONV_TO_DUAL_ROWS: Final = (0x8D, 0xEF, 0xEC, 0x86, 0xFA, 0x99, 0xAF, 0x7B)
 # Codewords per inner-loop chunk: 4096 keeps the 32-byte accumulator (128 KiB)
 # and the gather buffer in L2; above 8192 the loop thrashes the cache.
 _CHUNK: Final = 4096
+# Up to this many codewords per chunk, one big gather + reduce is faster than
+# the per-position loop (measured: 9 vs 170 µs for one codeword, even at 512).
+_SMALL: Final = 384
 
 U8 = npt.NDArray[np.uint8]
 
@@ -280,19 +283,35 @@ def _linear_map(
         )
         idx2 = idx.reshape(length, n)
         acc = acc_buf[:n]
-        t = tmp[:n]
-        tv = t.view(np.uint64).reshape(n, 4)
-        # mode='clip' skips the bounds check (indices are in range by construction).
-        table.take(idx2[0], out=t, mode="clip")
-        acc[...] = tv
-        for k in range(1, length):
-            table.take(idx2[k], out=t, mode="clip")
-            acc ^= tv
+        if n <= _SMALL:
+            # Few codewords (streaming, single frames): one gather of every position
+            # and one XOR reduction beat ~2*length numpy calls of per-call overhead.
+            gathered = table.take(idx2, mode="clip").view(np.uint64).reshape(length, n, 4)
+            np.bitwise_xor.reduce(gathered, axis=0, out=acc)
+        else:
+            _accumulate(table, idx2, tmp[:n], acc)
         # Back from (j, b) to the caller's (b, j) codeword order.
         out[start * interleave : stop * interleave].reshape(nb, interleave, 4)[...] = acc.reshape(
             interleave, nb, 4
         ).transpose(1, 0, 2)
     return out
+
+
+def _accumulate(
+    table: npt.NDArray[np.void],
+    idx: npt.NDArray[np.intp],
+    tmp: npt.NDArray[np.void],
+    acc: npt.NDArray[np.uint64],
+) -> None:
+    """acc = XOR over k of table[idx[k]]: one 32-byte gather and one XOR per position."""
+    n = acc.shape[0]
+    tv = tmp.view(np.uint64).reshape(n, 4)
+    # mode='clip' skips the bounds check (indices are in range by construction).
+    table.take(idx[0], out=tmp, mode="clip")
+    acc[...] = tv
+    for k in range(1, idx.shape[0]):
+        table.take(idx[k], out=tmp, mode="clip")
+        acc ^= tv
 
 
 def rs_encode_batch(
