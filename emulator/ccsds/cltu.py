@@ -39,6 +39,7 @@ BCH_GENERATOR: Final = 0b11000101
 
 _BLOCK: Final = 8
 _DATA: Final = 7
+_WINDOW: Final = 160  # codeblocks decoded per step in CltuDecoder.feed
 
 
 def _remainder_of_bit(position: int) -> int:
@@ -183,25 +184,28 @@ class CltuDecoder:
 
     def feed(self, data: bytes) -> list[bytes]:
         """Consume uplink octets; return the data of every CLTU that ended."""
-        self._buf += data
+        buf = bytes(self._buf) + bytes(data)
+        pos = 0
         out: list[bytes] = []
         while True:
             if not self._in_cltu:
-                pos = self._buf.find(CLTU_START)
-                if pos < 0:
+                found = buf.find(CLTU_START, pos)
+                if found < 0:
                     # Keep a possible first octet of a split start sequence.
-                    keep = 1 if self._buf[-1:] == CLTU_START[:1] else 0
-                    self.counters["bytes_skipped"] += len(self._buf) - keep
-                    del self._buf[: len(self._buf) - keep]
-                    return out
-                self.counters["bytes_skipped"] += pos
-                del self._buf[: pos + len(CLTU_START)]
+                    keep = 1 if buf[-1:] == CLTU_START[:1] else 0
+                    self.counters["bytes_skipped"] += len(buf) - keep - pos
+                    pos = len(buf) - keep
+                    break
+                self.counters["bytes_skipped"] += found - pos
+                pos = found + len(CLTU_START)
                 self._in_cltu = True
                 self._data = []
-            n = len(self._buf) // _BLOCK
+            # Decode a bounded window of codeblocks at a time, so many CLTUs fed at
+            # once cost linear time (a 1024-octet TC frame needs 147 codeblocks).
+            n = min((len(buf) - pos) // _BLOCK, _WINDOW)
             if n == 0:
-                return out
-            blocks = np.frombuffer(bytes(self._buf[: n * _BLOCK]), dtype=np.uint8)
+                break
+            blocks = np.frombuffer(buf, dtype=np.uint8, count=n * _BLOCK, offset=pos)
             decoded, status = bch_correct(blocks.reshape(n, _BLOCK))
             rejected = np.nonzero(status < 0)[0]
             good = int(rejected[0]) if rejected.size else n
@@ -209,11 +213,11 @@ class CltuDecoder:
             self.counters["bch_corrected"] += int(np.count_nonzero(status[:good] == 1))
             self._data.append(decoded[:good].tobytes())
             if not rejected.size:
-                del self._buf[: n * _BLOCK]
+                pos += n * _BLOCK
                 continue
-            start = good * _BLOCK
-            block = bytes(self._buf[start : start + _BLOCK])
-            del self._buf[: start + _BLOCK]
+            start = pos + good * _BLOCK
+            block = buf[start : start + _BLOCK]
+            pos = start + _BLOCK
             if block == CLTU_TAIL:
                 self.counters["cltus"] += 1
             else:
@@ -224,3 +228,5 @@ class CltuDecoder:
             self._data = []
             if payload:
                 out.append(payload)
+        self._buf = bytearray(buf[pos:])
+        return out
