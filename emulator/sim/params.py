@@ -123,7 +123,7 @@ class LanderParams:
     # Comms. Assumed: X-band transmitter ~20 W RF; 5° minimum elevation.
     tx_power_w: float = 20.0
     min_link_elevation_deg: float = 5.0
-    relay_count: int = 0  # relays carried (Series 2 / APEX: 2, seed 000/001)
+    relay_count: int = 2  # relays carried: Alpine and Lupine (seed 000; Series 2: seed 001)
     relay_visible_fraction: float = 0.7  # seed 000: >70 % visibility from polar orbits
     relay_period_s: float = 12.0 * 3600.0  # assumed high polar orbit period
 

@@ -242,7 +242,9 @@ class LanderSimulation:
         self._rover_deployed = False
         self._rover_soc = 1.0
         self._rover_m = 0.0
-        self._relays = 0
+        # Relays leave before landing: a descent or surface scenario starts with
+        # all carried relays in orbit; a cruise scenario deploys them on schedule.
+        self._relays = p.relay_count if sc.phase != "cruise" and not sc.relay_deploy_s else 0
         self._active: set[int] = set()
         self._applied: set[int] = set()
         self._shedding = False
@@ -330,11 +332,12 @@ class LanderSimulation:
         imu_out = "sensor_dropout:imu" in kinds
         thermal_out = "sensor_dropout:thermal" in kinds
 
-        # Relays leave their bays at the scheduled times (APEX / Series 2).
-        while self._relays < len(sc.relay_deploy_s) and sc.relay_deploy_s[self._relays] <= t:
-            if self._relays < max(p.relay_count, len(sc.relay_deploy_s)):
-                self._relays += 1
-                self._event("relay_deployed", f"relay satellite {self._relays} deployed")
+        # Relays leave their bays at the scheduled times (APEX / Series 2); a
+        # lander carries at most relay_count of them.
+        n_relays = min(len(sc.relay_deploy_s), p.relay_count)
+        while self._relays < n_relays and sc.relay_deploy_s[self._relays] <= t:
+            self._relays += 1
+            self._event("relay_deployed", f"relay satellite {self._relays} deployed")
 
         # Sun, Earth, regolith.
         local_h = sun.local_time_h(t, sc.start_local_time_h)
@@ -524,7 +527,7 @@ class LanderSimulation:
 
         # ---- comms, payload, rover
         relay_el = comms.relay_elevation_deg(
-            t, self._relays, max(p.relay_count, len(sc.relay_deploy_s)), p.relay_period_s,
+            t, self._relays, p.relay_count, p.relay_period_s,
             p.relay_visible_fraction,
         )
         link_up, link_el, relay_visible = comms.link_state(

@@ -110,3 +110,22 @@ def test_relay_deployment_events_and_state() -> None:
     assert set(v["relays.deployed"][(t >= first) & (t < second)]) == {1.0}
     assert np.all(v["gnc.phase"] == 0.0) and np.all(v["mode.lander"] == 0.0)
     assert np.all(v["gnc.altitude_m"] > 50000.0)
+
+
+def test_far_side_needs_relays() -> None:
+    # Schrödinger (the default site) never sees the Earth (REFERENCE.md), so the
+    # link is up only through deployed relays; seed 000: >70 % relay visibility.
+    scenario = load_scenario("surface-nominal")
+    with_relays = LanderSimulation(PRESETS["generic-heater"], scenario).advance(86400.0).values
+    without = LanderSimulation(PRESETS["generic-heater"].replace(relay_count=0),
+                               scenario).advance(86400.0).values
+    assert with_relays["earth.elevation_deg"].max() < 0.0
+    assert with_relays["relays.deployed"][0] == 2.0
+    assert with_relays["comms.link_up"].mean() > 0.7
+    assert np.array_equal(with_relays["comms.link_up"], with_relays["comms.relay_visible"])
+    assert without["comms.link_up"].max() == 0.0 and without["comms.tx_power_w"].max() == 0.0
+    # A near-side site (the sub-Earth point) talks direct to Earth all the time.
+    near = LanderSimulation(PRESETS["generic-heater"].replace(
+        site_latitude_deg=0.0, site_longitude_deg=0.0, relay_count=0), scenario).advance(86400.0)
+    assert near.values["comms.link_up"].min() == 1.0
+    assert near.values["comms.elevation_deg"].min() > 78.0
