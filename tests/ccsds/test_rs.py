@@ -179,6 +179,26 @@ def test_decoder_agrees_with_libfec_both_directions(pad: int) -> None:
         assert fixed == our_blocks[i].tobytes()
 
 
+@pytest.mark.parametrize("n_fill_errors", [1, 2, 9])
+def test_errors_located_in_virtual_fill_are_uncorrectable(n_fill_errors: int) -> None:
+    # A full-length libfec codeword whose nonzero symbols include some of the first
+    # `pad` positions, sent shortened: to the decoder those symbols are errors in
+    # the virtual fill, which is known to be zero, so the word must be rejected
+    # (never "corrected" by touching fill positions), as libfec does.
+    rng = np.random.default_rng(n_fill_errors)
+    pad = 50
+    for _ in range(40):
+        data = bytearray(rng.integers(0, 256, RS_K, dtype=np.uint8).tobytes())
+        data[:pad] = bytes(pad)
+        for p in rng.choice(pad, size=n_fill_errors, replace=False):
+            data[p] = int(rng.integers(1, 256))
+        short = (bytes(data) + libfec_rs.encode_rs_ccsds(bytes(data)))[pad:]
+        res = rs_decode_batch(np.frombuffer(short, dtype=np.uint8))
+        assert int(res.corrected[0]) == -1
+        assert res.data.tobytes() == short[: RS_K - pad]
+        assert libfec_rs.decode_rs_ccsds(short, pad)[0] == -1
+
+
 @pytest.mark.parametrize("interleave", VALID_INTERLEAVES)
 def test_interleaved_decoder_corrects_libfec_codeblocks(interleave: int) -> None:
     rng = np.random.default_rng(interleave)
