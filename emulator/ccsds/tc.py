@@ -108,6 +108,11 @@ class TcFrameHeader:
         version = word >> 38
         if version != 0:
             raise RemoteProtocolError(f"TC frame version {version} is not 0 (232.0)", offset=0)
+        spare = word >> 34 & 0b11
+        if spare:
+            # 232.0 §4.1.2.4: the reserved spare bits are 00. Accepting others
+            # would let a frame change when repacked.
+            raise RemoteProtocolError(f"TC frame spare bits are {spare:02b}, not 00", offset=0)
         return cls(
             version=version,
             bypass=bool(word >> 37 & 1),
