@@ -117,7 +117,8 @@ class Receiver:
         self._locked = False
         self._bit = 0  # bit offset of the next CADU within _buf[0] while locked
         self._search_from_bit = 0  # in search: first bit position worth looking at
-        self._viterbi = ViterbiDecoder() if coding.convolutional else None
+        # The receiver may join a stream mid-way (a UDP listener): no assumed start state.
+        self._viterbi = ViterbiDecoder(start_state=None) if coding.convolutional else None
         self._demux = PacketDemultiplexer(
             vc_count_modulus=coding.vc_count_modulus, idle_vcid=idle_vcid
         )
