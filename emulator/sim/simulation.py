@@ -20,6 +20,7 @@ deck -> battery, propulsion and radiator nodes.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -265,9 +266,9 @@ class LanderSimulation:
             )
         while self._times[-1] < until_s:
             self._step()
+        # _times[0] is at or before time_s: rows before it were dropped last time.
         times = self._times
-        # First row at or before the start (rows before it were dropped last time).
-        i1 = next(i for i, t in enumerate(times) if t >= until_s)
+        i1 = bisect.bisect_left(times, until_s)  # first row at or after until_s
         block_t = np.array(times[: i1 + 1], dtype=np.float64)
         table = np.array(self._rows[: i1 + 1], dtype=np.float64).T.copy()
         values = {key: table[j] for j, key in enumerate(self.state_keys)}

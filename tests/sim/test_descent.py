@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emulator.sim.faults import parse_fault_spec
 from emulator.sim.models.gnc import G0_MPS2, LUNAR_GRAVITY_MPS2, LUNAR_RADIUS_M
@@ -129,3 +131,24 @@ def test_far_side_needs_relays() -> None:
         site_latitude_deg=0.0, site_longitude_deg=0.0, relay_count=0), scenario).advance(86400.0)
     assert near.values["comms.link_up"].min() == 1.0
     assert near.values["comms.elevation_deg"].min() > 78.0
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    dry=st.floats(300.0, 2500.0),
+    thrust_to_weight=st.floats(2.0, 10.0),  # in lunar g at ignition
+    delta_v=st.floats(2300.0, 3000.0),  # m/s available: braking 1.69 km/s + losses + margin
+    isp=st.floats(290.0, 340.0),
+    seed=st.integers(0, 2**16),
+)
+def test_any_feasible_lander_lands(dry: float, thrust_to_weight: float, delta_v: float,
+                                   isp: float, seed: int) -> None:
+    # Rocket equation: propellant for the delta-v; thrust from T/W at ignition.
+    wet = dry * np.exp(delta_v / (isp * G0_MPS2))
+    params = PRESETS["generic-heater"].replace(
+        dry_mass_kg=dry, propellant_kg=wet - dry, main_engine_isp_s=isp,
+        main_engine_thrust_n=thrust_to_weight * wet * LUNAR_GRAVITY_MPS2,
+    )
+    scenario = load_scenario("descent")
+    block = LanderSimulation(params, scenario, seed=seed).advance(scenario.duration_s)
+    assert block.values["gnc.phase"][-1] == 4.0, [e.message for e in block.events]
