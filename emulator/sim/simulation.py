@@ -287,12 +287,12 @@ class LanderSimulation:
     def _event(self, kind: str, message: str) -> None:
         self._events.append(Event(self._t, kind, message))
 
-    def _update_faults(self) -> tuple[set[str], dict[str, Fault]]:
-        """Apply faults whose time has come; return the active kinds and, for
-        sensor dropouts, the sensors out (as 'sensor_dropout:lrf')."""
+    def _update_faults(self) -> tuple[set[str], list[Fault]]:
+        """Apply faults whose time has come; return the active kinds (sensor
+        dropouts as 'sensor_dropout:lrf' etc.) and the active faults."""
         t = self._t
         active_kinds: set[str] = set()
-        by_kind: dict[str, Fault] = {}
+        active: list[Fault] = []
         for i, fault in enumerate(self.faults):
             if fault.at_s > t:
                 break
@@ -306,11 +306,11 @@ class LanderSimulation:
                 if key == "sensor_dropout":
                     key = f"sensor_dropout:{fault.text('sensor')}"
                 active_kinds.add(key)
-                by_kind[key] = fault
+                active.append(fault)
             elif i in self._active:
                 self._active.discard(i)
                 self._event("fault_cleared", f"fault cleared: {fault.describe()}")
-        return active_kinds, by_kind
+        return active_kinds, active
 
     def _apply_once(self, fault: Fault) -> None:
         if fault.kind == "battery_cell_loss":
@@ -328,7 +328,7 @@ class LanderSimulation:
         t = self._t
         dt = self._dt
         noise = self._noise
-        kinds, fault_by_kind = self._update_faults()
+        kinds, active_faults = self._update_faults()
         lrf_out = "sensor_dropout:lrf" in kinds
         imu_out = "sensor_dropout:imu" in kinds
         thermal_out = "sensor_dropout:thermal" in kinds
@@ -398,10 +398,11 @@ class LanderSimulation:
         load_w = base_load + heater_w
 
         # ---- generation and battery
-        degradation = (
-            fault_by_kind["solar_array_degradation"].number("fraction")
-            if "solar_array_degradation" in kinds else 0.0
-        )
+        remaining = 1.0  # several degradations compound
+        for fault in active_faults:
+            if fault.kind == "solar_array_degradation":
+                remaining *= 1.0 - fault.number("fraction")
+        degradation = 1.0 - remaining
         solar_w = 0.0 if crashed else power.solar_array_w(p.solar_array_peak_w, sun_el,
                                                           self._tilt, degradation)
         rps_w = 0.0 if crashed else p.rps_electrical_w
@@ -410,7 +411,7 @@ class LanderSimulation:
             self._energy_wh, self._capacity_wh, net_w, dt,
             p.battery_charge_efficiency, p.battery_discharge_efficiency,
         )
-        soc = self._energy_wh / self._capacity_wh
+        soc = soc_now
         batt_v = power.battery_terminal_v(p.battery_nominal_v, soc, step.battery_w, self._capacity_wh)
         if crashed:
             batt_v = 0.0

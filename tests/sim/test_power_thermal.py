@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -165,14 +166,25 @@ def test_solar_array_degradation_cuts_output() -> None:
     np.testing.assert_allclose(degraded["power.solar_w"], 0.6 * nominal["power.solar_w"])
 
 
-def test_battery_cell_loss_shrinks_capacity() -> None:
+@pytest.mark.parametrize("fraction", [0.25, 1.0])
+def test_battery_cell_loss_shrinks_capacity(fraction: float) -> None:
     params = PRESETS["generic-heater"]
     v = LanderSimulation(
-        params, surface(DAY_S, 9.0, (Fault("battery_cell_loss", 3600.0, {"fraction": 0.25}),))
+        params, surface(DAY_S, 9.0, (Fault("battery_cell_loss", 3600.0, {"fraction": fraction}),))
     ).advance(DAY_S).values
     after = v["time.mission_elapsed_s"] >= 3600.0
-    assert np.all(v["power.battery_capacity_wh"][after] == 0.75 * params.battery_capacity_wh)
-    assert np.all(v["power.battery_energy_wh"][after] <= 0.75 * params.battery_capacity_wh)
+    left = (1.0 - fraction) * params.battery_capacity_wh
+    assert np.all(v["power.battery_capacity_wh"][after] == left)
+    assert np.all(v["power.battery_energy_wh"][after] <= left)
+    assert np.all((v["power.battery_soc"] >= 0.0) & (v["power.battery_soc"] <= 1.0))
+
+
+def test_solar_degradations_compound() -> None:
+    params = PRESETS["generic-heater"]
+    faults = (Fault("solar_array_degradation", 0.0, {"fraction": 0.5}),) * 2
+    nominal = LanderSimulation(params, surface(DAY_S, 9.0)).advance(DAY_S).values
+    degraded = LanderSimulation(params, surface(DAY_S, 9.0, faults)).advance(DAY_S).values
+    np.testing.assert_allclose(degraded["power.solar_w"], 0.25 * nominal["power.solar_w"])
 
 
 def test_earth_never_in_view_from_schrodinger_and_overhead_near_sub_earth_point() -> None:
