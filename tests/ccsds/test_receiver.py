@@ -6,6 +6,8 @@ parity inside each CADU, and REFERENCE.md's randomizer bytes and ASM.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -49,7 +51,7 @@ def decode_all(coding: ChannelCoding, stream: bytes, splits: list[int] | None = 
     rx = Receiver(coding)
     frames, packets = [], []
     cuts = [0, *sorted(splits or []), len(stream)]
-    for a, b in zip(cuts, cuts[1:], strict=False):
+    for a, b in itertools.pairwise(cuts):
         got = rx.feed(stream[a:b])
         frames.append(got.frames)
         packets += got.packets
