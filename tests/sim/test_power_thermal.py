@@ -60,12 +60,18 @@ def battery_energy_change(block: StateBlock, params: LanderParams) -> tuple[np.n
     return observed, predicted
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(params_strategy, st.floats(0.0, 23.99), st.lists(fault_strategy, max_size=3))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params_strategy, st.floats(0.0, 23.99), st.lists(fault_strategy, max_size=3),
+       st.sampled_from(["surface", "descent", "cruise"]))
 def test_soc_stays_in_unit_interval(params: LanderParams, local_time_h: float,
-                                    faults: list[Fault]) -> None:
-    sim = LanderSimulation(params, surface(4 * DAY_S, local_time_h), faults=faults)
-    block = sim.advance(4 * DAY_S)
+                                    faults: list[Fault], phase: str) -> None:
+    # Descent and cruise run for an hour (then the lander is on the ground or
+    # still in orbit); surface runs for four days.
+    duration = 4 * DAY_S if phase == "surface" else 3600.0
+    scenario = Scenario("test", "", duration, phase, local_time_h,
+                        tuple(f for f in faults if f.at_s < duration))
+    sim = LanderSimulation(params, scenario)
+    block = sim.advance(duration)
     soc = block.values["power.battery_soc"]
     assert np.all(soc >= 0.0) and np.all(soc <= 1.0)
     assert np.all(block.values["power.shed_w"] >= 0.0)
