@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emulator.ccsds.rs import (
+    _CHUNK,
     RS_K,
     RS_N,
     RS_PARITY,
@@ -81,9 +82,9 @@ def test_lengths() -> None:
 
 def test_encoder_matches_libfec_many_random() -> None:
     rng = np.random.default_rng(1)
-    # 4096 + 100 rows: one full chunk (per-position loop) and a small tail chunk
-    # (single gather), so both kernels meet the reference.
-    data = rng.integers(0, 256, (4196, RS_K), dtype=np.uint8)
+    # One full chunk (per-position loop) and a small tail chunk (single gather),
+    # so both kernels meet the reference.
+    data = rng.integers(0, 256, (_CHUNK + 100, RS_K), dtype=np.uint8)
     ours = rs_encode_batch(data)
     assert np.array_equal(ours[:, :RS_K], data)
     assert np.array_equal(ours[:, RS_K:], libfec_rs.encode_many(data))
@@ -151,7 +152,7 @@ def _add_errors(
 @pytest.mark.parametrize("pad", [0, 50])
 def test_decoder_agrees_with_libfec_both_directions(pad: int) -> None:
     rng = np.random.default_rng(11 + pad)
-    n = 4096 + 200  # a full chunk and a small tail chunk (see the encoder test)
+    n = _CHUNK + 200  # a full chunk and a small tail chunk (see the encoder test)
     k, width = RS_K - pad, RS_N - pad
     data = rng.integers(0, 256, (n, k), dtype=np.uint8)
     # libfec-encoded codewords, decoded by us
