@@ -31,7 +31,8 @@ def register(sub: Any) -> None:
     p.add_argument("--params-out", metavar="FILE.jsonl", help="one JSON object per packet")
     p.add_argument(
         "--idle-timeout", type=float, default=0.0, metavar="S",
-        help="network sources: stop after S seconds without data (0 = run until closed)",
+        help="network sources: once data has arrived, stop after S seconds without "
+        "more (0 = run until the peer closes or Ctrl-C)",
     )
     p.add_argument("--chunk", type=int, default=1 << 20, help=argparse.SUPPRESS)
     p.set_defaults(handler=run)
@@ -87,16 +88,22 @@ async def _read_network(url: str, idle_timeout: float) -> Any:
 
     source = open_source(url)
     await source.open()
+    # Tell the user (and scripts) that the socket is ready: send from now on.
+    print(f"decode: listening on {url}", file=sys.stderr, flush=True)
     try:
         it = source.__aiter__()
+        started = False
         while True:
             try:
-                if idle_timeout > 0:
+                # The idle timeout runs once data has flowed: a decoder is
+                # usually started before the emulator and may wait for it.
+                if idle_timeout > 0 and started:
                     data = await asyncio.wait_for(it.__anext__(), idle_timeout)
                 else:
                     data = await it.__anext__()
             except (StopAsyncIteration, TimeoutError):
                 return
+            started = True
             yield data
     finally:
         await source.close()
@@ -121,8 +128,34 @@ def run(args: argparse.Namespace) -> int:
     try:
         if "://" in src:
             async def pump() -> None:
-                async for data in _read_network(src, args.idle_timeout):
-                    outputs.take(receiver.feed(data))
+                # The socket is read by its own task while the receiver works
+                # in a thread on everything that arrived meanwhile: a datagram
+                # source has no backpressure, so it must never wait on decoding.
+                pending: list[bytes] = []
+                arrived = asyncio.Event()
+                done = False
+
+                async def read() -> None:
+                    nonlocal done
+                    try:
+                        async for data in _read_network(src, args.idle_timeout):
+                            pending.append(data)
+                            arrived.set()
+                    finally:
+                        done = True
+                        arrived.set()
+
+                reader = asyncio.create_task(read())
+                while True:
+                    await arrived.wait()
+                    arrived.clear()
+                    if pending:
+                        batch = b"".join(pending)
+                        pending.clear()
+                        outputs.take(await asyncio.to_thread(receiver.feed, batch))
+                    if done and not pending:
+                        break
+                await reader
                 outputs.take(receiver.flush())
 
             try:
