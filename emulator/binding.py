@@ -100,6 +100,20 @@ def telemetry_dictionary(profile: Any, band: Any | None = None) -> TelemetryDict
     return TelemetryDictionary(layouts)
 
 
+def lander_params(profile: Any) -> Any:
+    """The sim's plain parameters: the profile's figures plus what follows from it.
+
+    ``relay_count`` is the number of relays the profile carries (Alpine and
+    Lupine for APEX, the two CP-12 relays for Series 2, none for LUPEX or
+    HAKUTO-R M1); the sim would otherwise assume two.
+    """
+    from emulator.sim.params import LanderParams
+
+    mapping = dict(profile.sim_parameters())
+    mapping["relay_count"] = len(profile.relays)
+    return LanderParams.from_mapping(mapping)
+
+
 def instrument_gates(profile: Any) -> dict[int, str]:
     """APIDs of payload instruments are only sent while the instrument is on."""
     gates: dict[int, str] = {}

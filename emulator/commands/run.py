@@ -8,7 +8,13 @@ import json
 import sys
 from typing import Any
 
-from emulator.binding import band_setup, instrument_gates, pick_band, telemetry_dictionary
+from emulator.binding import (
+    band_setup,
+    instrument_gates,
+    lander_params,
+    pick_band,
+    telemetry_dictionary,
+)
 from emulator.ccsds.cuc import TAI_EPOCH_1958_UNIX
 from emulator.errors import ConfigError, LinkError
 from emulator.sim.clock import parse_speed
@@ -70,7 +76,6 @@ def split_layer(text: str) -> tuple[str, str]:
 def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
     """Everything ``run`` needs, validated before any byte is sent."""
     from emulator.sim.faults import parse_fault_spec
-    from emulator.sim.params import LanderParams
     from emulator.sim.scenario import load_scenario
     from emulator.sim.simulation import LanderSimulation
     from profiles.loader import load_profile
@@ -89,7 +94,7 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
         raise ConfigError("--uplink: telecommand uplink is not implemented yet")
     setup = band_setup(band)
     dictionary = telemetry_dictionary(profile, band)
-    params = LanderParams.from_mapping(profile.sim_parameters())
+    params = lander_params(profile)
     sim = LanderSimulation(params, scenario, seed=args.seed, faults=faults)
     epoch_cuc = DEFAULT_EPOCH_UNIX - TAI_EPOCH_1958_UNIX
     sampler = TelemetrySampler(dictionary, setup.vcid_of_apid, epoch_cuc_seconds=epoch_cuc,
