@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import sys
 import termios
@@ -79,16 +80,26 @@ async def fd_read(fd: int, size: int = READ_CHUNK, timeout: float | None = None)
     """Read from a non-blocking fd; await readability instead of blocking.
 
     Returns b"" if nothing arrived within ``timeout`` (so callers can notice a
-    close() between reads).
+    close() between reads).  pyserial sets VMIN=0 on the ttys it opens, so an
+    empty tty reads as b"" rather than EAGAIN: we then wait for readability.
+    A fd that is readable yet gives b"" is at end of file or hung up (the other
+    side of a pty closed, the USB adapter vanished): that is an OSError (EIO).
     """
+    polled = False
     while True:
         try:
-            return os.read(fd, size)
+            data = os.read(fd, size)
         except BlockingIOError:
-            try:
-                await asyncio.wait_for(_wait_fd(fd, writable=False), timeout)
-            except TimeoutError:
-                return b""
+            data = None
+        if data:
+            return data
+        if data == b"" and polled:
+            raise OSError(errno.EIO, "end of file or hang-up on the device")
+        try:
+            await asyncio.wait_for(_wait_fd(fd, writable=False), timeout)
+        except TimeoutError:
+            return b""
+        polled = True
 
 
 def _fileno(port: Any) -> int | None:

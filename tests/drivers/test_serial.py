@@ -200,3 +200,32 @@ def test_missing_device_is_a_link_error(tmp_path: Path) -> None:
             await open_source(f"serial:{tmp_path}/no-such-tty").open()
 
     run_bounded(main())
+
+
+def test_idle_serial_reader_does_not_starve_the_event_loop() -> None:
+    """pyserial opens ttys with VMIN=0, so an empty tty reads as b"" at once; a
+    reader that spun on that would freeze every other task of the engine."""
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    try:
+
+        async def main() -> tuple[int, bytes]:
+            sink = open_sink(f"serial:{path}")
+            await sink.open()
+            reading = asyncio.ensure_future(collect(sink, 5))
+            ticks = 0
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+                ticks += 1
+            os.write(master, b"hello")
+            got = await reading
+            await sink.close()
+            return ticks, got
+
+        ticks, got = run_bounded(main())
+        assert ticks >= 20, f"the event loop ran only {ticks} times in 0.5 s"
+        assert got == b"hello"
+    finally:
+        os.close(master)
+        os.close(slave)
