@@ -237,6 +237,11 @@ class QueuedSink:
     def _ready(self) -> bool:
         return True
 
+    async def _drain(self, deadline: float) -> int:
+        """Wait (until ``deadline``, monotonic) for bytes the transport accepted
+        but has not delivered yet; return how many are still stranded."""
+        return 0
+
     async def _wait_ready(self) -> None:
         """Called when ``_ready()`` is False; return when it may have changed."""
         await asyncio.sleep(0.01)
@@ -290,6 +295,7 @@ class QueuedSink:
         self._queue.wake()
         queue = self._queue
         deadline = time.monotonic() + self.flush_timeout
+        stranded = 0
         try:
             while queue.size and not self._pump_task.done():
                 left = deadline - time.monotonic()
@@ -297,8 +303,12 @@ class QueuedSink:
                     break
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(queue.wait_changed(), timeout=left)
+            if not queue.size and self._connected:
+                # The queue is empty, but the kernel may still hold bytes that
+                # closing the transport would throw away (a pty's tty buffer).
+                stranded = await self._drain(deadline)
         finally:
-            left_over = queue.size
+            left_over = queue.size + stranded
             self._pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._pump_task
@@ -316,7 +326,7 @@ class QueuedSink:
             self.counters["dropped_bytes"] += left_over
             self.counters["queued_bytes"] = 0
             raise self.link_error(
-                f"{left_over} queued bytes not delivered within {self.flush_timeout:g} s at close"
+                f"{left_over} bytes not delivered within {self.flush_timeout:g} s at close"
                 + (f" (last error: {self.last_error})" if self.last_error else "")
             )
 

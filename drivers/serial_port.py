@@ -27,9 +27,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import os
+import struct
 import sys
 import termios
+import time
 import tty
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,6 +45,10 @@ from emulator.errors import LinkError
 
 #: Largest write handed to a tty at once (a tty buffer holds a few KiB).
 SERIAL_CHUNK = 4096
+#: Poll period while close() waits for a board to read the tty buffer.
+DRAIN_POLL_S = 0.01
+#: How long a pty's input queue must stay empty before close() believes it.
+DRAIN_SETTLE_S = 0.05
 #: Read timeout of threaded (fd-less) pyserial ports; bounds close() latency.
 THREAD_READ_TIMEOUT_S = 0.1
 
@@ -100,6 +107,15 @@ async def fd_read(fd: int, size: int = READ_CHUNK, timeout: float | None = None)
         except TimeoutError:
             return b""
         polled = True
+
+
+def _pending_input(fd: int) -> int:
+    """Bytes waiting to be read on a tty fd (FIONREAD), 0 if unknown."""
+    try:
+        raw = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int(struct.unpack("i", raw)[0])
 
 
 def _fileno(port: Any) -> int | None:
@@ -238,6 +254,7 @@ class PtySink(QueuedSink, _DuplexReader):
     def __init__(self, url: DriverUrl, *, frame_bytes: int | None = None) -> None:
         super().__init__(url, frame_bytes=frame_bytes)
         self.path = ""
+        self._last_send = 0.0
         self._master: int | None = None
         self._slave: int | None = None
         self._closed = False
@@ -260,7 +277,35 @@ class PtySink(QueuedSink, _DuplexReader):
     async def _send(self, data: bytes) -> int:
         if self._master is None:
             raise LinkError(f"{self.url}: pty is closed")
-        return await fd_write(self._master, data)
+        sent = await fd_write(self._master, data)
+        self._last_send = time.monotonic()
+        return sent
+
+    async def _drain(self, deadline: float) -> int:
+        """Wait until the board has read what sits in the tty buffer.
+
+        Closing the master throws away whatever the slave has not read yet, so
+        close() waits (bounded by the flush timeout) for the slave's input
+        queue (FIONREAD on the slave fd we hold) to empty.  The kernel moves
+        written bytes into that queue from a work queue a moment later, so an
+        empty queue only counts once it has stayed empty for DRAIN_SETTLE_S
+        after the last write.
+        """
+        pending = 0
+        empty_since: float | None = None
+        while self._slave is not None:
+            pending = _pending_input(self._slave)
+            now = time.monotonic()
+            if pending:
+                empty_since = None
+            elif empty_since is None:
+                empty_since = now
+            elif now - empty_since >= DRAIN_SETTLE_S and now - self._last_send >= DRAIN_SETTLE_S:
+                break
+            if now >= deadline:
+                break
+            await asyncio.sleep(DRAIN_POLL_S)
+        return pending
 
     async def _disconnect(self) -> None:
         for fd in (self._master, self._slave):

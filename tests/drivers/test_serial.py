@@ -229,3 +229,49 @@ def test_idle_serial_reader_does_not_starve_the_event_loop() -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_pty_close_waits_for_the_board_to_read_the_tty_buffer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Closing a pty master discards what the slave has not read; close() must
+    flush to the board, not just into the kernel."""
+    data = BINARY[:3000]
+
+    async def main() -> tuple[bytes, dict[str, int]]:
+        sink = open_sink("pty")
+        assert isinstance(sink, PtySink)
+        await sink.open()
+        board = serial.Serial(sink.path, timeout=0)
+        try:
+            await sink.write(data)
+            closing = asyncio.ensure_future(sink.close())
+            await asyncio.sleep(0.3)  # a slow board: it reads only after close began
+            assert not closing.done()
+            got = await asyncio.to_thread(read_fd, board.fileno(), len(data))
+            await asyncio.wait_for(closing, 5)
+        finally:
+            board.close()
+        return got, sink.counters
+
+    got, counters = run_bounded(main())
+    assert got == data
+    assert counters["dropped_bytes"] == 0
+    capsys.readouterr()
+
+
+def test_pty_close_with_no_board_reports_the_stranded_bytes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def main() -> dict[str, int]:
+        sink = open_sink("pty")
+        assert isinstance(sink, PtySink)
+        sink.flush_timeout = 0.3
+        await sink.open()
+        await sink.write(b"\x1a\xcf\xfc\x1d" * 100)
+        with pytest.raises(LinkError, match=r"400 bytes not delivered within 0\.3 s"):
+            await sink.close()
+        return sink.counters
+
+    assert run_bounded(main())["dropped_bytes"] == 400
+    capsys.readouterr()
