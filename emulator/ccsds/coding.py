@@ -138,6 +138,8 @@ class ChannelEncoder:
     over between batches because the code is continuous (131.0 §3).
     """
 
+    CONV_SLICE_BYTES: Final = 256 * 1024
+
     def __init__(self, coding: ChannelCoding) -> None:
         self.coding = coding
         self._conv = ConvolutionalEncoder() if coding.convolutional else None
@@ -147,4 +149,11 @@ class ChannelEncoder:
         cadus = encode_cadus(frames, self.coding)
         if self._conv is None:
             return cadus.tobytes()
-        return self._conv.encode(cadus.reshape(-1)).tobytes()
+        # The code works on bits (8x the bytes, plus temporaries): feed it in
+        # slices so memory stays bounded however large the batch. The shift
+        # register carries over, so slicing does not change the output.
+        flat = cadus.reshape(-1)
+        step = self.CONV_SLICE_BYTES
+        return b"".join(
+            self._conv.encode(flat[i : i + step]).tobytes() for i in range(0, flat.size, step)
+        )

@@ -138,6 +138,7 @@ class Emulator:
     #: Sim seconds per step at max speed: large enough that per-step overhead
     #: vanishes, small enough that one step's packets stay a few MB.
     MAX_SPEED_BLOCK_S = 3600.0
+    MAX_SPEED_BLOCK_BYTES = 16 * 1024 * 1024
     MAX_BLOCK_S = 600.0
 
     def __init__(
@@ -202,7 +203,10 @@ class Emulator:
     # ----------------------------------------------------------- stepping
     def _block_length(self) -> float:
         if self.speed is None:
-            return self.MAX_SPEED_BLOCK_S
+            # Long blocks amortise per-step overhead; a science-heavy profile
+            # (LUPEX: ~60 kB/s) gets shorter ones so a block stays ~16 MB.
+            load = max(self.sampler.offered_bytes_per_second(), 1.0)
+            return min(self.MAX_SPEED_BLOCK_S, max(60.0, self.MAX_SPEED_BLOCK_BYTES / load))
         # ~10 steps per wall second, at least one frame time, bounded.
         return min(self.MAX_BLOCK_S, max(self.speed * 0.1, 1.0 / self.band.frames_per_second))
 

@@ -58,6 +58,10 @@ class TelemetrySampler:
         self._sources = dictionary.sources()
         self._layouts = [lay for lay in dictionary if lay.apid in self.vcid_of_apid]
 
+    def offered_bytes_per_second(self) -> float:
+        """Telemetry bytes per simulated second if every APID sends at its rate."""
+        return sum(lay.rate_hz * (6 + lay.user_data_length) for lay in self._layouts)
+
     @staticmethod
     def packet_times(rate_hz: float, t0: float, t1: float) -> npt.NDArray[np.float64]:
         """Sample instants ``k / rate`` in ``[t0, t1)``."""
