@@ -48,6 +48,15 @@ def _client(
     )
 
 
+def _payload_bytes(payload: object) -> bytes:
+    """paho hands payloads over as bytes; be exact about the other documented types."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        return bytes(payload)
+    if payload is None:
+        return b""
+    return str(payload).encode()
+
+
 async def _until_disconnected(client: aiomqtt.Client) -> None:
     """Return (by MqttError) when the client loses its broker.
 
@@ -170,8 +179,7 @@ class MqttSource:
                 continue
             try:
                 async for message in client.messages:
-                    payload = message.payload
-                    data = payload if isinstance(payload, bytes) else str(payload).encode()
+                    data = _payload_bytes(message.payload)
                     self.counters["messages"] += 1
                     self.counters["bytes_in"] += len(data)
                     yield data

@@ -208,7 +208,12 @@ class SerialSink(QueuedSink, _DuplexReader):
 
 
 class SerialSource(_DuplexReader):
-    """Read the uplink from a serial device; reopen it with backoff if it vanishes."""
+    """Read the uplink from a serial device; reopen it with backoff if it vanishes.
+
+    The reopening happens inside the iteration, so it progresses while the
+    engine is reading the uplink (as it always is).  pyserial flushes the input
+    when it reopens the port: bytes a board sends before that are lost.
+    """
 
     def __init__(self, url: DriverUrl) -> None:
         self.parsed = url

@@ -52,6 +52,11 @@ class TcpListenSink(QueuedSink):
         finally:
             self._drop(writer)
 
+    @property
+    def client_count(self) -> int:
+        """Clients connected now (``counters["clients"]`` counts every connection)."""
+        return len(self._clients)
+
     def _drop(self, writer: asyncio.StreamWriter) -> None:
         if self._clients.pop(writer, None) is not None:
             writer.close()

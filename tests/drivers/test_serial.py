@@ -275,3 +275,43 @@ def test_pty_close_with_no_board_reports_the_stranded_bytes(
 
     assert run_bounded(main())["dropped_bytes"] == 400
     capsys.readouterr()
+
+
+def test_serial_uplink_survives_an_unplugged_board(tmp_path: Path) -> None:
+    """The uplink source reopens the device path after a hang-up, with backoff."""
+    link = tmp_path / "ttyBOARD"
+    master1, slave1 = os.openpty()
+    link.symlink_to(os.ttyname(slave1))
+    os.close(slave1)
+
+    async def main() -> tuple[bytes, bytes, int]:
+        source = open_source(f"serial:{link}")
+        assert isinstance(source, SerialSource)
+        await source.open()
+        chunks = source.__aiter__()
+        os.write(master1, b"CMD-1")
+        got1 = await asyncio.wait_for(chunks.__anext__(), 5)
+        # The engine keeps reading the uplink; the board goes away meanwhile.
+        pending = asyncio.ensure_future(chunks.__anext__())
+        os.close(master1)  # unplug
+        link.unlink()
+        await asyncio.sleep(0.3)
+        master2, slave2 = os.openpty()  # plug back in behind the same path
+        try:
+            link.symlink_to(os.ttyname(slave2))
+            for _ in range(500):  # bounded: until the source has reopened the port
+                if source.counters["reconnects"] >= 1:
+                    break
+                await asyncio.sleep(0.01)
+            os.write(master2, b"CMD-2")
+            got2 = await asyncio.wait_for(pending, 5)
+        finally:
+            await source.close()
+            os.close(master2)
+            os.close(slave2)
+        return got1, got2, source.counters["reconnects"]
+
+    got1, got2, reconnects = run_bounded(main())
+    assert got1 == b"CMD-1"
+    assert got2 == b"CMD-2"
+    assert reconnects == 1

@@ -276,3 +276,38 @@ def test_write_before_open_and_after_close_are_link_errors() -> None:
             await sink.write(b"x")
 
     run_bounded(main())
+
+
+def test_tcp_listen_clients_come_and_go_without_loss_for_the_next_one() -> None:
+    """The only client leaves; what is written meanwhile waits for the next client."""
+    part1, part2 = os.urandom(20_000), os.urandom(30_000)
+
+    async def main() -> tuple[bytes, bytes]:
+        sink = open_sink("tcp://127.0.0.1:0")
+        assert isinstance(sink, TcpListenSink)
+        await sink.open()
+        first = open_source(f"tcp+connect://127.0.0.1:{sink.port}")
+        await first.open()
+        got1 = asyncio.ensure_future(collect(first, len(part1)))
+        await sink.write(part1)
+        out1 = await got1
+        await first.close()
+        for _ in range(500):  # wait until the server has seen the client leave
+            if sink.client_count == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert sink.client_count == 0
+        await sink.write(part2)
+        await asyncio.sleep(0.1)
+        assert sink.counters["queued_bytes"] == len(part2)
+        second = open_source(f"tcp+connect://127.0.0.1:{sink.port}")
+        await second.open()
+        got2 = asyncio.ensure_future(collect(second, len(part2)))
+        await sink.close()
+        out2 = await got2
+        await second.close()
+        return out1, out2
+
+    out1, out2 = run_bounded(main())
+    assert out1 == part1
+    assert out2 == part2
