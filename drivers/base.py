@@ -430,6 +430,10 @@ def open_sink(url: str | DriverUrl, *, frame_bytes: int | None = None) -> ByteSi
         from drivers.mqtt import MqttSink
 
         return MqttSink(parsed, frame_bytes=frame_bytes)
+    if scheme == "iq":
+        from drivers.iq import IqSink
+
+        return IqSink(parsed)
     raise UrlError(f"{parsed.display}: no sink for scheme {scheme!r}")
 
 

@@ -10,7 +10,7 @@ Accepted forms::
     loop://  socket://...   pyserial URLs are accepted bare too
     pty                     a new pseudo-terminal pair from the OS
     mqtt://[user:pass@]HOST[:PORT]/PREFIX   MQTT broker, topics PREFIX/tm, PREFIX/tc
-    iq:PATH?samp_rate=N     baseband IQ (not supported yet: a clear UrlError)
+    iq:PATH?samp_rate=N&baud=N[&diff=1]   baseband BPSK IQ samples (complex float32)
 
 Every problem is one :class:`~emulator.errors.UrlError` line that names the URL
 (with any password masked) and the problem, e.g. ``udp://x: port missing``.
@@ -45,8 +45,9 @@ _ALLOWED_PARAMS: dict[str, frozenset[str]] = {
     "serial": frozenset({"baud", "queue_bytes"}),
     "pty": frozenset({"queue_bytes"}),
     "mqtt": frozenset({"qos", "client_id", "queue_bytes", "batch"}),
+    "iq": frozenset({"samp_rate", "baud", "diff"}),
 }
-_INT_PARAMS = frozenset({"baud", "queue_bytes", "qos", "batch"})
+_INT_PARAMS = frozenset({"baud", "queue_bytes", "qos", "batch", "samp_rate", "diff"})
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 
 
@@ -115,10 +116,12 @@ def _parse_params(text: str, scheme: str, query: str) -> dict[str, str]:
         if key in _INT_PARAMS:
             if not value.isdigit():
                 raise _fail(text, f"option {key}={value!r} is not a whole number")
-            if key in {"baud", "queue_bytes", "batch"} and int(value) <= 0:
+            if key in {"baud", "queue_bytes", "batch", "samp_rate"} and int(value) <= 0:
                 raise _fail(text, f"option {key}={value} must be positive")
             if key == "qos" and int(value) not in (0, 1, 2):
                 raise _fail(text, f"option qos={value} must be 0, 1 or 2")
+            if key == "diff" and int(value) not in (0, 1):
+                raise _fail(text, f"option diff={value} must be 0 or 1")
         params[key] = value
     return params
 
@@ -239,10 +242,17 @@ def parse_url(text: str) -> DriverUrl:
             raise _fail(text, f"expected {scheme}://HOST:PORT")
         return _parse_network(text, scheme)
     if scheme == "iq":
-        raise _fail(text, "baseband IQ output (iq:) is not supported yet")
+        path, _, query = rest.partition("?")
+        if not path:
+            raise _fail(text, "IQ file path missing (iq:PATH?samp_rate=N&baud=N)")
+        params = _parse_params(text, "iq", query)
+        for needed in ("samp_rate", "baud"):
+            if needed not in params:
+                raise _fail(text, f"option {needed}= missing (iq:PATH?samp_rate=N&baud=N)")
+        return DriverUrl(scheme="iq", path=path, params=params, raw=text)
     raise _fail(
         text,
-        f"unknown scheme {scheme!r} (known: file, udp, tcp, tcp+connect, serial, pty, mqtt)",
+        f"unknown scheme {scheme!r} (known: file, udp, tcp, tcp+connect, serial, pty, mqtt, iq)",
     )
 
 

@@ -36,6 +36,8 @@ VALID = [
     ("mqtt://broker/hil", "mqtt", "hil", "broker", 1883, {}, None, None),
     ("mqtt://ops:s%40cret@127.0.0.1:8883/tm1?qos=0", "mqtt", "tm1", "127.0.0.1", 8883,
      {"qos": "0"}, "ops", "s@cret"),
+    ("iq:/tmp/x.cf32?samp_rate=8000000&baud=2000000&diff=1", "iq", "/tmp/x.cf32", "", 0,
+     {"samp_rate": "8000000", "baud": "2000000", "diff": "1"}, None, None),
 ]  # fmt: skip
 
 
@@ -82,7 +84,9 @@ INVALID = [
     ("mqtt://127.0.0.1:1883/a?qos=1&qos=0", "given twice"),
     ("file:", "file path missing"),
     ("file://remote/x", "remote file host"),
-    ("iq:/tmp/x.cf32?samp_rate=1000000", "not supported yet"),
+    ("iq:/tmp/x.cf32?samp_rate=1000000", "option baud= missing"),
+    ("iq:?samp_rate=8&baud=2", "IQ file path missing"),
+    ("iq:/tmp/x.cf32?samp_rate=8&baud=2&diff=2", "diff=2 must be 0 or 1"),
     ("http://example.org/", "unknown scheme 'http'"),
     ("", "empty URL"),
 ]
@@ -148,4 +152,4 @@ def test_any_text_parses_or_raises_url_error(text: str) -> None:
     except UrlError as exc:
         assert "\n" not in str(exc)
     else:
-        assert url.scheme in {"file", "udp", "tcp", "tcp+connect", "serial", "pty", "mqtt"}
+        assert url.scheme in {"file", "udp", "tcp", "tcp+connect", "serial", "pty", "mqtt", "iq"}
