@@ -9,7 +9,9 @@ survive, as on a real ground-station broker.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -19,6 +21,13 @@ from pathlib import Path
 import pytest
 
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
+
+
+def _die_with_parent() -> None:
+    """In the broker's child process: get SIGTERM if the test worker dies, so a
+    killed pytest run never leaves a broker behind (Linux prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def _free_loopback_port() -> int:
@@ -57,6 +66,7 @@ class MosquittoBroker:
             [self.binary, "-c", str(self.config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
