@@ -112,6 +112,10 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
             if layer == "packets" and url.startswith("udp:"):
                 raise ConfigError(f"{text}: layer=packets needs a stream transport "
                                   "(tcp, tcp+connect, file, serial, pty, mqtt), not UDP")
+            if url.startswith("iq:") and "baud=" not in url:
+                # The IQ modulator needs the channel symbol rate; the band knows it.
+                symbols = setup.bit_rate_bps * (2 if setup.coding.convolutional else 1)
+                url += ("&" if "?" in url else "?") + f"baud={int(symbols)}"
             sinks.append(open_sink(url, frame_bytes=unit))
             layers.append(layer)
     else:
