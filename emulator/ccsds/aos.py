@@ -43,9 +43,8 @@ from emulator.ccsds.tm import (
     _as_fields,
     _assign_channel_counts,
     _check_range,
-    _ocf_words,
     _per_frame,
-    _write_be32,
+    _write_trailer,
 )
 from emulator.errors import LocalProtocolError, RemoteProtocolError
 
@@ -210,13 +209,7 @@ def encode_aos_frames(
     column += MPDU_HEADER_LENGTH
     out[:, column : column + zone_length] = zones
     column += zone_length
-    if ocf is not None:
-        _write_be32(out, column, _ocf_words(ocf, rows))
-        column += OCF_LENGTH
-    if fecf:
-        crc = np.asarray(crc16_batch(out[:, :column]), dtype=np.uint16)
-        out[:, column] = crc >> 8
-        out[:, column + 1] = crc & 0xFF
+    _write_trailer(out, column, ocf, rows, fecf=fecf)
     return out[0] if single else out
 
 

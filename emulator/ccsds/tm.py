@@ -186,6 +186,19 @@ def _write_be32(out: npt.NDArray[np.uint8], column: int, words: npt.NDArray[np.u
     out[:, column : column + 4] = words.astype(">u4").view(np.uint8).reshape(-1, 4)
 
 
+def _write_trailer(
+    out: npt.NDArray[np.uint8], column: int, ocf: npt.ArrayLike | None, rows: int, *, fecf: bool
+) -> None:
+    """OCF then FECF after ``column`` (132.0 §4.1.5-6, 732.0 §4.1.5-6): one layout for TM and AOS."""
+    if ocf is not None:
+        _write_be32(out, column, _ocf_words(ocf, rows))
+        column += OCF_LENGTH
+    if fecf:
+        crc = np.asarray(crc16_batch(out[:, :column]), dtype=np.uint16)
+        out[:, column] = crc >> 8
+        out[:, column + 1] = crc & 0xFF
+
+
 def encode_tm_frames(
     scid: int,
     vcids: npt.ArrayLike,
@@ -231,13 +244,7 @@ def encode_tm_frames(
     out[:, 5] = status & 0xFF
     end = TM_PRIMARY_HEADER_LENGTH + field_length
     out[:, TM_PRIMARY_HEADER_LENGTH:end] = fields
-    if ocf is not None:
-        _write_be32(out, end, _ocf_words(ocf, rows))
-        end += OCF_LENGTH
-    if fecf:
-        crc = np.asarray(crc16_batch(out[:, :end]), dtype=np.uint16)
-        out[:, end] = crc >> 8
-        out[:, end + 1] = crc & 0xFF
+    _write_trailer(out, end, ocf, rows, fecf=fecf)
     return out[0] if single else out
 
 
