@@ -91,7 +91,7 @@ class LiveView:
         now = time.monotonic()
         st = self.emulator.status
         t0, f0, b0 = self._last
-        if now - t0 >= 0.5:
+        if now - t0 >= 2.0:  # several engine steps, so block granularity averages out
             dt = now - t0
             self._rates = ((st.frames - f0) / dt, (st.bytes_out - b0) * 8 / dt / 1e6)
             self._last = (now, st.frames, st.bytes_out)
