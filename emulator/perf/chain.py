@@ -14,9 +14,7 @@ Medians of several repeats; the machine is shared and noisy.
 from __future__ import annotations
 
 import resource
-import statistics
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,19 +25,11 @@ from emulator.ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
 from emulator.ccsds.packets import build_space_packets
 from emulator.ccsds.receiver import Receiver
 from emulator.ccsds.tm import TmFramer
+from emulator.perf import median_seconds
 
 #: The fastest RS band shape: TM frames of 1115 bytes, RS I=5 (CCSDS 131.0).
 CHAIN_CODING = ChannelCoding(frame_type="TM", frame_length=1115, fecf=True, ocf=True,
                              rs_interleave=5, randomizer=True)
-
-
-def _median_time(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def make_zones(n_frames: int, coding: ChannelCoding = CHAIN_CODING, packet_data: int = 1018,
@@ -69,8 +59,7 @@ def measure_encode_chain(quick: bool = False) -> dict[str, float]:
         frames = framer.frame(batch.vcids, batch.first_header_pointers, batch.zones, ocf)
         return encode_cadus(frames, CHAIN_CODING)
 
-    chain()
-    t = _median_time(chain, 3 if quick else 7)
+    t = median_seconds(chain, 3 if quick else 7)
     coded_bits = n * CHAIN_CODING.cadu_length * 8
     return {"encode_coded_mbps": coded_bits / t / 1e6, "encode_frames_per_s": n / t}
 
@@ -105,8 +94,7 @@ def measure_receiver(quick: bool = False, ser: float = 0.0) -> dict[str, float]:
         result["rs_corrected_symbols"] = rx.counters.rs_corrected_symbols
         result["rs_uncorrectable"] = rx.counters.rs_uncorrectable
 
-    decode()
-    t = _median_time(decode, 3 if quick else 5)
+    t = median_seconds(decode, 3 if quick else 5)
     return {"decode_coded_mbps": len(stream) * 8 / t / 1e6, **result}
 
 

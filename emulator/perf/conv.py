@@ -7,23 +7,10 @@ the same stream as a reference point when the library is installed.
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
-
 import numpy as np
 
 from emulator.ccsds.conv import ViterbiDecoder, conv_encode
-
-
-def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up (allocations, imports, table builds)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from emulator.perf import median_seconds
 
 
 def measure(quick: bool = False) -> dict[str, float]:
@@ -52,9 +39,9 @@ def measure(quick: bool = False) -> dict[str, float]:
         dec.flush()
 
     result = {
-        "conv_encode_mbps": mbit / _median_seconds(lambda: conv_encode(data), repeats),
-        "viterbi_hard_mbps": mbit / _median_seconds(decode_hard, repeats),
-        "viterbi_soft_mbps": mbit / _median_seconds(decode_soft, repeats),
+        "conv_encode_mbps": mbit / median_seconds(lambda: conv_encode(data), repeats),
+        "viterbi_hard_mbps": mbit / median_seconds(decode_hard, repeats),
+        "viterbi_soft_mbps": mbit / median_seconds(decode_soft, repeats),
     }
     try:
         from emulator.reference.libfec_viterbi import libfec_viterbi27_decode, load_libfec
@@ -62,7 +49,7 @@ def measure(quick: bool = False) -> dict[str, float]:
         load_libfec()
     except OSError:
         return result
-    result["libfec_viterbi27_mbps"] = mbit / _median_seconds(
+    result["libfec_viterbi27_mbps"] = mbit / median_seconds(
         lambda: libfec_viterbi27_decode(soft, 8 * nbytes), repeats
     )
     return result

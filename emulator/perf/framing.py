@@ -9,8 +9,6 @@ same data as a reference point.  The machine is shared and noisy: quote medians.
 from __future__ import annotations
 
 import binascii
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -19,18 +17,9 @@ from emulator.ccsds.crc import crc16_batch
 from emulator.ccsds.packets import build_space_packets
 from emulator.ccsds.randomizer import randomize
 from emulator.ccsds.tm import decode_tm_frames, encode_tm_frames
+from emulator.perf import median_seconds
 
 FRAME_LENGTH = 1115  # TM frame for RS(255,223) interleave 5 (131.0-B §4)
-
-
-def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: table builds and allocations
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(quick: bool = False) -> dict[str, float]:
@@ -50,7 +39,7 @@ def measure(quick: bool = False) -> dict[str, float]:
     crc_rows = frames[: max(1, rows // 10)]
 
     def mb_per_s(nbytes: int, fn: Callable[[], object]) -> float:
-        return nbytes / _median_seconds(fn, repeats) / 1e6
+        return nbytes / median_seconds(fn, repeats) / 1e6
 
     return {
         "crc16_batch_mb_s": mb_per_s(frames.nbytes, lambda: crc16_batch(frames)),

@@ -8,13 +8,11 @@ the brief: ``advance`` over a 14-day night <= 3 s on the 2-core reference box.
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 
+from emulator.perf import median_seconds
 from emulator.sim.params import PRESETS
 from emulator.sim.scenario import load_scenario
 from emulator.sim.simulation import LanderSimulation, StateBlock
@@ -25,15 +23,6 @@ _HK_KEYS = (
     "thermal.avionics_c", "thermal.battery_c", "thermal.heater_on", "mode.lander",
     "comms.link_up", "fault.count",
 )
-
-
-def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _run(preset: str, scenario_name: str, block_s: float | None = None) -> StateBlock:
@@ -57,15 +46,17 @@ def measure(quick: bool = False) -> dict[str, float]:
     per_14_days = 14 * 86400.0 / night.duration_s
     result: dict[str, float] = {}
     for preset, label in (("generic-heater", "heater"), ("generic-rps", "rps")):
-        seconds = _median_seconds(partial(_run, preset, "lunar-night"), repeats)
+        seconds = median_seconds(partial(_run, preset, "lunar-night"), repeats, warmup=False)
         result[f"sim_lunar_night_14d_{label}_s"] = seconds * per_14_days
-    result["sim_lunar_night_14d_1h_blocks_s"] = per_14_days * _median_seconds(
-        lambda: _run("generic-heater", "lunar-night", 3600.0), 1 if quick else 3
+    result["sim_lunar_night_14d_1h_blocks_s"] = per_14_days * median_seconds(
+        lambda: _run("generic-heater", "lunar-night", 3600.0), 1 if quick else 3, warmup=False
     )
-    result["sim_descent_s"] = _median_seconds(lambda: _run("generic-heater", "descent"), repeats)
+    result["sim_descent_s"] = median_seconds(
+        lambda: _run("generic-heater", "descent"), repeats, warmup=False
+    )
     block = _run("generic-heater", "lunar-night")
     times = np.arange(0.0, 14 * 86400.0, 1.0)
-    result["sim_sample_14d_1hz_10keys_s"] = _median_seconds(
-        lambda: block.sample(_HK_KEYS, times), repeats
+    result["sim_sample_14d_1hz_10keys_s"] = median_seconds(
+        lambda: block.sample(_HK_KEYS, times), repeats, warmup=False
     )
     return result
