@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from emulator.perf.framing import measure
+from lunar_hil.emulator.perf.framing import measure
 
 
 def main() -> None:

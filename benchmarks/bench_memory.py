@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from emulator.perf.chain import measure_stream_memory
+from lunar_hil.emulator.perf.chain import measure_stream_memory
 
 
 def main() -> None:

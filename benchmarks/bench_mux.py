@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from emulator.perf.mux import measure
+from lunar_hil.emulator.perf.mux import measure
 
 
 def main() -> None:

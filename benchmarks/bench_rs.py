@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from emulator.perf.rs import measure_decode, measure_encode
+from lunar_hil.emulator.perf.rs import measure_decode, measure_encode
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from emulator.perf.sim import measure
+from lunar_hil.emulator.perf.sim import measure
 
 
 def main() -> None:

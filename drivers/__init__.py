@@ -4,7 +4,7 @@
 >>> await sink.open(); await sink.write(cadus); await sink.close()  # doctest: +SKIP
 """
 
-from drivers.base import ByteSink, ByteSource, open_sink, open_source
-from drivers.url import DriverUrl, parse_url
+from .base import ByteSink, ByteSource, open_sink, open_source
+from .url import DriverUrl, parse_url
 
 __all__ = ["ByteSink", "ByteSource", "DriverUrl", "open_sink", "open_source", "parse_url"]

@@ -24,8 +24,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Protocol, runtime_checkable
 
-from drivers.url import DriverUrl, as_url
-from emulator.errors import LinkError, UrlError
+from lunar_hil.emulator.errors import LinkError, UrlError
+
+from .url import DriverUrl, as_url
 
 #: Default bound of a sink's queue: 4 MiB, about 2 s of a 16 Mbit/s link, enough
 #: to ride out a broker restart or a board re-plug without blocking the engine.
@@ -403,35 +404,35 @@ def open_sink(url: str | DriverUrl, *, frame_bytes: int | None = None) -> ByteSi
         raise UrlError(f"{parsed.display}: frame_bytes must be positive, got {frame_bytes}")
     scheme = parsed.scheme
     if scheme == "file":
-        from drivers.file import FileSink
+        from .file import FileSink
 
         return FileSink(parsed)
     if scheme == "udp":
-        from drivers.udp import UdpSink
+        from .udp import UdpSink
 
         return UdpSink(parsed, frame_bytes=frame_bytes)
     if scheme == "tcp":
-        from drivers.tcp import TcpListenSink
+        from .tcp import TcpListenSink
 
         return TcpListenSink(parsed, frame_bytes=frame_bytes)
     if scheme == "tcp+connect":
-        from drivers.tcp import TcpConnectSink
+        from .tcp import TcpConnectSink
 
         return TcpConnectSink(parsed, frame_bytes=frame_bytes)
     if scheme == "serial":
-        from drivers.serial_port import SerialSink
+        from .serial_port import SerialSink
 
         return SerialSink(parsed, frame_bytes=frame_bytes)
     if scheme == "pty":
-        from drivers.serial_port import PtySink
+        from .serial_port import PtySink
 
         return PtySink(parsed, frame_bytes=frame_bytes)
     if scheme == "mqtt":
-        from drivers.mqtt import MqttSink
+        from .mqtt import MqttSink
 
         return MqttSink(parsed, frame_bytes=frame_bytes)
     if scheme == "iq":
-        from drivers.iq import IqSink
+        from .iq import IqSink
 
         return IqSink(parsed)
     raise UrlError(f"{parsed.display}: no sink for scheme {scheme!r}")
@@ -442,27 +443,27 @@ def open_source(url: str | DriverUrl) -> ByteSource:
     parsed = as_url(url)
     scheme = parsed.scheme
     if scheme == "file":
-        from drivers.file import FileSource
+        from .file import FileSource
 
         return FileSource(parsed)
     if scheme == "udp":
-        from drivers.udp import UdpSource
+        from .udp import UdpSource
 
         return UdpSource(parsed)
     if scheme == "tcp":
-        from drivers.tcp import TcpListenSource
+        from .tcp import TcpListenSource
 
         return TcpListenSource(parsed)
     if scheme == "tcp+connect":
-        from drivers.tcp import TcpConnectSource
+        from .tcp import TcpConnectSource
 
         return TcpConnectSource(parsed)
     if scheme == "serial":
-        from drivers.serial_port import SerialSource
+        from .serial_port import SerialSource
 
         return SerialSource(parsed)
     if scheme == "mqtt":
-        from drivers.mqtt import MqttSource
+        from .mqtt import MqttSource
 
         return MqttSource(parsed)
     raise UrlError(f"{parsed.display}: no source for scheme {scheme!r}")

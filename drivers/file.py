@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import BinaryIO
 
-from drivers.base import READ_CHUNK, new_counters
-from drivers.url import DriverUrl
-from emulator.errors import LinkError
+from lunar_hil.emulator.errors import LinkError
+
+from .base import READ_CHUNK, new_counters
+from .url import DriverUrl
 
 
 class FileSink:

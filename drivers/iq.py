@@ -18,9 +18,10 @@ from typing import BinaryIO
 
 import numpy as np
 
-from drivers.base import new_counters
-from drivers.url import DriverUrl
-from emulator.errors import LinkError, UrlError
+from lunar_hil.emulator.errors import LinkError, UrlError
+
+from .base import new_counters
+from .url import DriverUrl
 
 #: Input bytes turned into samples per step (bounds memory: 64 KiB in -> 4 MiB
 #: of samples per sample-per-symbol).

@@ -24,9 +24,10 @@ from collections.abc import AsyncIterator
 
 import aiomqtt
 
-from drivers.base import Backoff, QueuedSink
-from drivers.url import DriverUrl
-from emulator.errors import LinkError
+from lunar_hil.emulator.errors import LinkError
+
+from .base import Backoff, QueuedSink
+from .url import DriverUrl
 
 #: Default message size bound when the URL gives no ``?batch=``.
 MESSAGE_BYTES = 65536

@@ -39,9 +39,10 @@ from typing import Any
 
 import serial
 
-from drivers.base import READ_CHUNK, Backoff, QueuedSink
-from drivers.url import DEFAULT_BAUD, DriverUrl
-from emulator.errors import LinkError
+from lunar_hil.emulator.errors import LinkError
+
+from .base import READ_CHUNK, Backoff, QueuedSink
+from .url import DEFAULT_BAUD, DriverUrl
 
 #: Largest write handed to a tty at once (a tty buffer holds a few KiB).
 SERIAL_CHUNK = 4096

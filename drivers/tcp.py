@@ -15,9 +15,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from drivers.base import READ_CHUNK, QueuedSink
-from drivers.url import DriverUrl
-from emulator.errors import LinkError
+from lunar_hil.emulator.errors import LinkError
+
+from .base import READ_CHUNK, QueuedSink
+from .url import DriverUrl
 
 #: Timeout of one connection attempt (a black-holed address must not hang open()).
 CONNECT_TIMEOUT_S = 5.0

@@ -20,9 +20,10 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
-from drivers.base import new_counters
-from drivers.url import DriverUrl
-from emulator.errors import LinkError, UrlError
+from lunar_hil.emulator.errors import LinkError, UrlError
+
+from .base import new_counters
+from .url import DriverUrl
 
 #: 65535 - 8 (UDP header) - 20 (IPv4 header).
 MAX_DATAGRAM = 65507

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from emulator.errors import UrlError
+from lunar_hil.emulator.errors import UrlError
 
 #: Schemes with a ``://HOST:PORT`` authority.
 NETWORK_SCHEMES = frozenset({"udp", "tcp", "tcp+connect", "mqtt"})

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.ccsds.coding import ChannelCoding
-from emulator.ccsds.mux import VirtualChannelConfig
-from emulator.errors import ConfigError
-from emulator.sim.engine import BandSetup
-from emulator.telemetry import ChannelDef, PacketLayout, TelemetryDictionary
+from .ccsds.coding import ChannelCoding
+from .ccsds.mux import VirtualChannelConfig
+from .downlink.band import BandSetup
+from .errors import ConfigError
+from .telemetry import ChannelDef, PacketLayout, TelemetryDictionary
 
 BAND_NAMES = ("S", "X", "Ka")
 
@@ -107,7 +107,7 @@ def lander_params(profile: Any) -> Any:
     Lupine for APEX, the two CP-12 relays for Series 2, none for LUPEX or
     HAKUTO-R M1); the sim would otherwise assume two.
     """
-    from emulator.sim.params import LanderParams
+    from .sim.params import LanderParams
 
     mapping = dict(profile.sim_parameters())
     mapping["relay_count"] = len(profile.relays)

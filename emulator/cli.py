@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from emulator.errors import ConfigError, EmulatorError
+from .errors import ConfigError, EmulatorError
 
 # Subcommand name -> module under emulator.commands. Order is the help order.
 COMMANDS: dict[str, str] = {
@@ -49,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for module_name in COMMANDS.values():
         try:
-            module = importlib.import_module(f"emulator.commands.{module_name}")
+            module = importlib.import_module(f"{__package__}.commands.{module_name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"emulator.commands.{module_name}":
+            if exc.name != f"{__package__}.commands.{module_name}":
                 raise
             continue  # command not built yet
         module.register(sub)

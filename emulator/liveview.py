@@ -1,9 +1,6 @@
-"""The embedded ground receiver and its live status view (rich).
+"""The live status view (rich) of ``lunar-hil run``.
 
-With no ``--out``, ``lunar-hil run`` sends the coded stream into
-:class:`EmbeddedReceiverSink`, an in-process ground station: the same
-:class:`~emulator.ccsds.receiver.Receiver` that ``lunar-hil decode`` uses. The
-live view shows what the *ground* decoded (not the sim's truth): key
+The view shows what the *ground* decoded (not the sim's truth): key
 parameters from the latest packet of each APID, frame and bit rates, the
 decode counters and the link state.
 """
@@ -18,52 +15,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from emulator.ccsds.coding import ChannelCoding
-from emulator.ccsds.receiver import Receiver
-from emulator.telemetry import TelemetryDictionary
-
-
-class EmbeddedReceiverSink:
-    """A byte sink that decodes everything it is given."""
-
-    url = "embedded"
-
-    def __init__(self, coding: ChannelCoding, dictionary: TelemetryDictionary, *,
-                 scid: int | None = None, idle_vcid: int | None = None) -> None:
-        self.receiver = Receiver(coding, scid=scid, idle_vcid=idle_vcid, keep_frames=False)
-        self.dictionary = dictionary
-        self.counters: dict[str, int] = {"bytes_out": 0, "writes": 0}
-        self.latest: dict[int, bytes] = {}
-
-    async def open(self) -> None:
-        return None
-
-    async def write(self, data: bytes) -> None:
-        self.counters["bytes_out"] += len(data)
-        self.counters["writes"] += 1
-        self._keep(self.receiver.feed(data).packets)
-
-    async def close(self) -> None:
-        self._keep(self.receiver.flush().packets)
-
-    def _keep(self, packets: list[bytes]) -> None:
-        # The view needs only the newest packet per APID; the tail of a batch
-        # holds it for every APID that is still sending.
-        for pkt in packets[-256:]:
-            self.latest[((pkt[0] & 0x07) << 8) | pkt[1]] = pkt
-
-    def decoded_params(self, per_apid: int = 4) -> dict[str, tuple[float, str]]:
-        """{channel: (value, unit)}: the first channels of the newest packet of each APID."""
-        out: dict[str, tuple[float, str]] = {}
-        for apid in sorted(self.latest):
-            if apid not in self.dictionary:
-                continue
-            layout = self.dictionary[apid]
-            units = {c.name: c.unit for c in layout.channels}
-            for rec in self.dictionary.decode_packets([self.latest[apid]]):
-                for name, value in list(rec["params"].items())[:per_apid]:
-                    out[name] = (value, units.get(name, ""))
-        return out
+from .downlink.receiver_sink import EmbeddedReceiverSink
 
 
 class LiveView:

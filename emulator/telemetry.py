@@ -23,8 +23,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from emulator.ccsds.cuc import decode_cuc_batch, encode_cuc_batch
-from emulator.errors import ConfigError
+from .ccsds.cuc import decode_cuc_batch, encode_cuc_batch
+from .errors import ConfigError
 
 #: Channel type names in profiles -> big-endian numpy type codes.
 CHANNEL_TYPES: Final[dict[str, str]] = {

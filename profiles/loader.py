@@ -37,8 +37,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from emulator.errors import ProfileError
-from profiles.schema import Profile
+from lunar_hil.emulator.errors import ProfileError
+
+from .schema import Profile
 
 PROFILE_DIR = Path(__file__).resolve().parent
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-CLI = [sys.executable, "-m", "emulator.cli"]
+CLI = [sys.executable, "-m", "lunar_hil.emulator.cli"]
 
 
 def free_port(kind: int) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.cli import main
+from lunar_hil.emulator.cli import main
 
 
 def _run(capsys, *args: str) -> dict:
@@ -30,8 +30,8 @@ def test_frames_and_packets_layers_match_the_decoded_channel(tmp_path: Path, cap
     summary = _run(capsys, "run", "--profile", "series-2", "--band", "X", "--speed", "max",
                    "--duration", "200", "--json", "--out", f"file:{c}",
                    "--out", f"file:{f}?layer=frames", "--out", f"file:{p}?layer=packets")
-    from emulator.binding import pick_band
-    from profiles.loader import load_profile
+    from lunar_hil.emulator.binding import pick_band
+    from lunar_hil.profiles.loader import load_profile
 
     band = pick_band(load_profile("series-2"), "X")
     frames = f.read_bytes()
@@ -69,8 +69,8 @@ def test_udp_frames_layer_sends_one_frame_per_datagram(capsys):
     asyncio.run(asyncio.sleep(0.5))
     rx.close()
     t.join(5)
-    from emulator.binding import pick_band
-    from profiles.loader import load_profile
+    from lunar_hil.emulator.binding import pick_band
+    from lunar_hil.profiles.loader import load_profile
 
     length = pick_band(load_profile("hakuto-r-m1"), "S").frame_length
     assert len(got) == summary["frames"] > 0

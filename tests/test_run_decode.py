@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator.cli import main
+from lunar_hil.emulator.cli import main
 
-LUNAR_HIL = [sys.executable, "-m", "emulator.cli"]
+LUNAR_HIL = [sys.executable, "-m", "lunar_hil.emulator.cli"]
 
 
 def run_json(capsys, *args: str) -> dict:
@@ -84,8 +84,8 @@ def test_full_link_follows_the_bit_rate(tmp_path: Path, capsys, profile, overloa
     f = tmp_path / "full.bin"
     summary = run_json(capsys, "run", "--profile", profile, "--band", "S", "--speed", "max",
                        "--idle", "--duration", "30", "--out", f"file:{f}", "--json")
-    from emulator.binding import band_setup, pick_band
-    from profiles.loader import load_profile
+    from lunar_hil.emulator.binding import band_setup, pick_band
+    from lunar_hil.profiles.loader import load_profile
 
     setup = band_setup(pick_band(load_profile(profile), "S"))
     expected = math.floor(30 * setup.frames_per_second + 1e-9)

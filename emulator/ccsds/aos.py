@@ -36,8 +36,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from emulator.ccsds.crc import crc16_batch
-from emulator.ccsds.tm import (
+from ..errors import LocalProtocolError, RemoteProtocolError
+from .crc import crc16_batch
+from .tm import (
     FECF_LENGTH,
     OCF_LENGTH,
     _as_fields,
@@ -46,7 +47,6 @@ from emulator.ccsds.tm import (
     _per_frame,
     _write_trailer,
 )
-from emulator.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "AOS_PRIMARY_HEADER_LENGTH",

@@ -25,10 +25,10 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from emulator.ccsds.conv import ConvolutionalEncoder
-from emulator.ccsds.randomizer import randomize
-from emulator.ccsds.rs import RS_K, RS_PARITY, VALID_INTERLEAVES, rs_encode_batch
-from emulator.errors import LocalProtocolError
+from ..errors import LocalProtocolError
+from .conv import ConvolutionalEncoder
+from .randomizer import randomize
+from .rs import RS_K, RS_PARITY, VALID_INTERLEAVES, rs_encode_batch
 
 #: Attached Sync Marker for the CCSDS TM/AOS synchronisation sublayer (131.0 §9.3).
 ASM: Final = bytes.fromhex("1ACFFC1D")

@@ -26,7 +26,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from emulator.errors import LocalProtocolError
+from ..errors import LocalProtocolError
 
 __all__ = [
     "G1_TAPS",

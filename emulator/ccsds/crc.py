@@ -32,7 +32,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from emulator.errors import LocalProtocolError
+from ..errors import LocalProtocolError
 
 __all__ = ["CRC16_INIT", "CRC16_POLY", "crc16_batch", "crc16_ccitt"]
 

@@ -27,9 +27,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from emulator.ccsds.packets import IDLE_APID, MAX_PACKET_LENGTH, PRIMARY_HEADER_LENGTH
-from emulator.ccsds.tm import FHP_IDLE, FHP_NO_PACKET_START
-from emulator.errors import LocalProtocolError
+from ..errors import LocalProtocolError
+from .packets import IDLE_APID, MAX_PACKET_LENGTH, PRIMARY_HEADER_LENGTH
+from .tm import FHP_IDLE, FHP_NO_PACKET_START
 
 __all__ = ["COUNTER_NAMES", "PacketDemultiplexer"]
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Final
 
-from emulator.ccsds.clcw import Clcw
-from emulator.ccsds.tc import BC_SET_VR_PREFIX, BC_UNLOCK, TcFrame
-from emulator.errors import LocalProtocolError
+from ..errors import LocalProtocolError
+from .clcw import Clcw
+from .tc import BC_SET_VR_PREFIX, BC_UNLOCK, TcFrame
 
 __all__ = ["Farm1", "FarmAction", "FarmEvent", "FarmResult", "FarmState"]
 

@@ -25,15 +25,15 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from emulator.ccsds.packets import (
+from ..errors import LocalProtocolError
+from .packets import (
     IDLE_APID,
     IDLE_PATTERN,
     MAX_PACKET_LENGTH,
     PRIMARY_HEADER_LENGTH,
     idle_packet,
 )
-from emulator.ccsds.tm import FHP_IDLE, FHP_NO_PACKET_START
-from emulator.errors import LocalProtocolError
+from .tm import FHP_IDLE, FHP_NO_PACKET_START
 
 __all__ = [
     "FHP_IDLE",

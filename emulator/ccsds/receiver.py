@@ -31,15 +31,15 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from emulator.ccsds.aos import IDLE_VCID, decode_aos_frames
-from emulator.ccsds.coding import ChannelCoding
-from emulator.ccsds.conv import ViterbiDecoder
-from emulator.ccsds.demux import PacketDemultiplexer
-from emulator.ccsds.packets import IDLE_APID
-from emulator.ccsds.randomizer import randomize
-from emulator.ccsds.rs import rs_decode_batch
-from emulator.ccsds.tm import FHP_IDLE, decode_tm_frames
-from emulator.errors import LocalProtocolError
+from ..errors import LocalProtocolError
+from .aos import IDLE_VCID, decode_aos_frames
+from .coding import ChannelCoding
+from .conv import ViterbiDecoder
+from .demux import PacketDemultiplexer
+from .packets import IDLE_APID
+from .randomizer import randomize
+from .rs import rs_decode_batch
+from .tm import FHP_IDLE, decode_tm_frames
 
 _POPCOUNT: Final = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 

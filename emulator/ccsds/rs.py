@@ -31,7 +31,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from emulator.errors import LocalProtocolError
+from ..errors import LocalProtocolError
 
 __all__ = [
     "RS_K",

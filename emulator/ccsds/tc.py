@@ -26,7 +26,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Final
 
-from emulator.errors import LocalProtocolError, RemoteProtocolError
+from ..errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "BC_SET_VR_PREFIX",

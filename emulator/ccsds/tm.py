@@ -31,8 +31,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from emulator.ccsds.crc import crc16_batch
-from emulator.errors import LocalProtocolError, RemoteProtocolError
+from ..errors import LocalProtocolError, RemoteProtocolError
+from .crc import crc16_batch
 
 __all__ = [
     "FECF_LENGTH",

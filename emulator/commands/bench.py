@@ -33,8 +33,8 @@ def _machine() -> dict[str, Any]:
 
 def collect(quick: bool) -> dict[str, Any]:
     """Every figure of the bench, keyed as in DESIGN.md plus details."""
-    from emulator.perf import chain
-    from emulator.perf import rs as rs_perf
+    from ..perf import chain
+    from ..perf import rs as rs_perf
 
     out: dict[str, Any] = {}
     enc = rs_perf.measure_encode(quick)

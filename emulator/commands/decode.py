@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from emulator.binding import channel_coding, pick_band, telemetry_dictionary
-from emulator.ccsds.receiver import ReceivedBatch, Receiver
-from emulator.errors import ConfigError, LinkError
-from emulator.telemetry import TelemetryDictionary
+from ..binding import channel_coding, pick_band, telemetry_dictionary
+from ..ccsds.receiver import ReceivedBatch, Receiver
+from ..errors import ConfigError, LinkError
+from ..telemetry import TelemetryDictionary
 
 
 def register(sub: Any) -> None:
@@ -84,7 +84,7 @@ def _read_file(path: Path, chunk: int) -> Any:
 
 
 async def _read_network(url: str, idle_timeout: float) -> Any:
-    from drivers.base import open_source
+    from lunar_hil.drivers.base import open_source
 
     source = open_source(url)
     await source.open()
@@ -116,7 +116,7 @@ def decode_stream(receiver: Receiver, chunks: Any, outputs: _Outputs) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from profiles.loader import load_profile
+    from lunar_hil.profiles.loader import load_profile
 
     profile = load_profile(args.profile)
     band = pick_band(profile, args.band)

@@ -9,8 +9,9 @@ from typing import Any
 
 import yaml
 
-from emulator.errors import ProfileError
-from profiles.loader import list_profiles, load_profile, validate_file
+from lunar_hil.profiles.loader import list_profiles, load_profile, validate_file
+
+from ..errors import ProfileError
 
 
 def register(subparsers: Any) -> None:

@@ -8,18 +8,16 @@ import json
 import sys
 from typing import Any
 
-from emulator.binding import (
+from ..binding import (
     band_setup,
     instrument_gates,
     lander_params,
     pick_band,
     telemetry_dictionary,
 )
-from emulator.ccsds.cuc import TAI_EPOCH_1958_UNIX
-from emulator.errors import ConfigError, LinkError
-from emulator.sim.clock import parse_speed
-from emulator.sim.engine import LAYERS, Emulator, LinkImpairment, Sink
-from emulator.sim.sampler import TelemetrySampler
+from ..ccsds.cuc import TAI_EPOCH_1958_UNIX
+from ..downlink import LAYERS, Emulator, LinkImpairment, Sink, TelemetrySampler, parse_speed
+from ..errors import ConfigError, LinkError
 
 #: Keys the live view tracks from the sim (truth) besides the decoded telemetry.
 WATCH_KEYS = ("power.battery_soc", "thermal.avionics_c", "gnc.altitude_m", "mode.lander")
@@ -75,10 +73,11 @@ def split_layer(text: str) -> tuple[str, str]:
 
 def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
     """Everything ``run`` needs, validated before any byte is sent."""
-    from emulator.sim.faults import parse_fault_spec
-    from emulator.sim.scenario import load_scenario
-    from emulator.sim.simulation import LanderSimulation
-    from profiles.loader import load_profile
+    from lunar_hil.profiles.loader import load_profile
+
+    from ..sim.faults import parse_fault_spec
+    from ..sim.scenario import load_scenario
+    from ..sim.simulation import LanderSimulation
 
     profile = load_profile(args.profile)
     band = pick_band(profile, args.band)
@@ -103,7 +102,7 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
     layers: list[str] = []
     receiver_sink = None
     if args.out:
-        from drivers.base import open_sink
+        from lunar_hil.drivers.base import open_sink
 
         for text in args.out:
             url, layer = split_layer(text)
@@ -119,7 +118,7 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
             sinks.append(open_sink(url, frame_bytes=unit))
             layers.append(layer)
     else:
-        from emulator.liveview import EmbeddedReceiverSink
+        from ..downlink import EmbeddedReceiverSink
 
         receiver_sink = EmbeddedReceiverSink(setup.coding, dictionary, scid=setup.scid,
                                              idle_vcid=setup.idle_vcid)
@@ -140,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.json and sys.stdout.isatty():
         from rich.live import Live
 
-        from emulator.liveview import LiveView
+        from ..liveview import LiveView
 
         view = LiveView(
             title=f"lunar-hil: {profile.name} | {band.name}-band {band.bit_rate_bps:,} bit/s | "

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from emulator.ccsds.coding import ChannelCoding, ChannelEncoder, encode_cadus
-from emulator.ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
-from emulator.ccsds.packets import build_space_packets
-from emulator.ccsds.receiver import Receiver
-from emulator.ccsds.tm import TmFramer
-from emulator.perf import median_seconds
+from ..ccsds.coding import ChannelCoding, ChannelEncoder, encode_cadus
+from ..ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
+from ..ccsds.packets import build_space_packets
+from ..ccsds.receiver import Receiver
+from ..ccsds.tm import TmFramer
+from . import median_seconds
 
 #: The fastest RS band shape: TM frames of 1115 bytes, RS I=5 (CCSDS 131.0).
 CHAIN_CODING = ChannelCoding(frame_type="TM", frame_length=1115, fecf=True, ocf=True,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from emulator.ccsds.conv import ViterbiDecoder, conv_encode
-from emulator.perf import median_seconds
+from ..ccsds.conv import ViterbiDecoder, conv_encode
+from . import median_seconds
 
 
 def measure(quick: bool = False) -> dict[str, float]:
@@ -44,7 +44,7 @@ def measure(quick: bool = False) -> dict[str, float]:
         "viterbi_soft_mbps": mbit / median_seconds(decode_soft, repeats),
     }
     try:
-        from emulator.reference.libfec_viterbi import libfec_viterbi27_decode, load_libfec
+        from ..reference.libfec_viterbi import libfec_viterbi27_decode, load_libfec
 
         load_libfec()
     except OSError:

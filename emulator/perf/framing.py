@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from emulator.ccsds.crc import crc16_batch
-from emulator.ccsds.packets import build_space_packets
-from emulator.ccsds.randomizer import randomize
-from emulator.ccsds.tm import decode_tm_frames, encode_tm_frames
-from emulator.perf import median_seconds
+from ..ccsds.crc import crc16_batch
+from ..ccsds.packets import build_space_packets
+from ..ccsds.randomizer import randomize
+from ..ccsds.tm import decode_tm_frames, encode_tm_frames
+from . import median_seconds
 
 FRAME_LENGTH = 1115  # TM frame for RS(255,223) interleave 5 (131.0-B §4)
 

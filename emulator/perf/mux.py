@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from emulator.ccsds.demux import PacketDemultiplexer
-from emulator.ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
+from ..ccsds.demux import PacketDemultiplexer
+from ..ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
 
 ZONE_LENGTH = 1109
 PACKET_LENGTH = 1024

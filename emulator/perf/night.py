@@ -24,7 +24,7 @@ def run_once(profile: str, duration_s: float, band: str | None = None) -> dict[s
     """One ``lunar-night`` run; wall seconds, peak RSS (MB) and the run summary."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "night.bin"
-        cmd = [sys.executable, "-m", "emulator.cli", "run", "--profile", profile,
+        cmd = [sys.executable, "-m", "lunar_hil.emulator.cli", "run", "--profile", profile,
                "--scenario", "lunar-night", "--speed", "max", "--duration", str(duration_s),
                "--json", "--out", f"file:{out}"]
         if band:

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from emulator.ccsds.rs import RS_K, rs_decode_batch, rs_encode_batch
-from emulator.reference import libfec_rs
+from ..ccsds.rs import RS_K, rs_decode_batch, rs_encode_batch
+from ..reference import libfec_rs
 
 __all__ = ["measure_decode", "measure_encode"]
 

@@ -12,10 +12,10 @@ from functools import partial
 
 import numpy as np
 
-from emulator.perf import median_seconds
-from emulator.sim.params import PRESETS
-from emulator.sim.scenario import load_scenario
-from emulator.sim.simulation import LanderSimulation, StateBlock
+from ..sim.params import PRESETS
+from ..sim.scenario import load_scenario
+from ..sim.simulation import LanderSimulation, StateBlock
+from . import median_seconds
 
 #: Keys sampled in the 1 Hz measurement: a typical housekeeping packet.
 _HK_KEYS = (

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from emulator.errors import ScenarioError
+from ..errors import ScenarioError
 
 __all__ = ["FAULT_KINDS", "Fault", "parse_fault_spec"]
 

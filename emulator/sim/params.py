@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from emulator.errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["PRESETS", "InstrumentParams", "LanderParams"]
 

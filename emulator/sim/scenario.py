@@ -30,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from emulator.errors import ScenarioError
-from emulator.sim.faults import Fault, parse_fault_spec
+from ..errors import ScenarioError
+from .faults import Fault, parse_fault_spec
 
 __all__ = ["PHASES", "Scenario", "list_scenarios", "load_scenario", "scenario_from_mapping"]
 
@@ -67,7 +67,7 @@ class Scenario:
 
 
 def _scenario_dir() -> Any:
-    return resources.files("emulator").joinpath("scenarios")
+    return resources.files("lunar_hil.emulator").joinpath("scenarios")
 
 
 def list_scenarios() -> list[str]:

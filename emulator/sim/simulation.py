@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from emulator.errors import LocalProtocolError
-from emulator.sim.faults import Fault
-from emulator.sim.models import comms, gnc, payload, power, rover, sun, thermal
-from emulator.sim.params import LanderParams
-from emulator.sim.scenario import Scenario
+from ..errors import LocalProtocolError
+from .faults import Fault
+from .models import comms, gnc, payload, power, rover, sun, thermal
+from .params import LanderParams
+from .scenario import Scenario
 
 __all__ = [
     "DISCRETE_KEYS",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.aos import (
+from lunar_hil.emulator.ccsds.aos import (
     IDLE_VCID,
     MPDU_HEADER_LENGTH,
     AosFrameHeader,
@@ -18,7 +18,7 @@ from emulator.ccsds.aos import (
     decode_aos_frames,
     encode_aos_frames,
 )
-from emulator.errors import LocalProtocolError, RemoteProtocolError
+from lunar_hil.emulator.errors import LocalProtocolError, RemoteProtocolError
 
 # (header, bytes) written out by hand from REFERENCE.md "AOS frame (732.0)" and
 # 732.0-B §4.1.2: version 01 (2 bits), SCID 8, VCID 6, VC frame count 24,

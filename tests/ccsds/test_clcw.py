@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.clcw import Clcw
-from emulator.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from lunar_hil.emulator.ccsds.clcw import Clcw
+from lunar_hil.emulator.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 
 # type|version|status|COP|VCID|spare|noRF|noBitLock|lockout|wait|retransmit|FARM-B|spare|N(R)
 VECTORS = [

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.cltu import (
+from lunar_hil.emulator.ccsds.cltu import (
     CLTU_START,
     CLTU_TAIL,
     CltuDecoder,
@@ -21,7 +21,7 @@ from emulator.ccsds.cltu import (
     bch_parity,
     encode_cltu,
 )
-from emulator.errors import LocalProtocolError
+from lunar_hil.emulator.errors import LocalProtocolError
 
 GF2 = galois.GF(2)
 G = galois.Poly([1, 1, 0, 0, 0, 1, 0, 1], field=GF2)  # x^7 + x^6 + x^2 + 1 (231.0 §3.3)

@@ -12,9 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.conv import ConvolutionalEncoder, ViterbiDecoder, conv_encode, viterbi_decode
-from emulator.errors import LocalProtocolError
-from emulator.reference.libfec_viterbi import libfec_viterbi27_decode
+from lunar_hil.emulator.ccsds.conv import (
+    ConvolutionalEncoder,
+    ViterbiDecoder,
+    conv_encode,
+    viterbi_decode,
+)
+from lunar_hil.emulator.errors import LocalProtocolError
+from lunar_hil.emulator.reference.libfec_viterbi import libfec_viterbi27_decode
 
 G1_OCTAL = 0o171
 G2_OCTAL = 0o133

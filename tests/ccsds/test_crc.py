@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.crc import crc16_batch, crc16_ccitt
-from emulator.errors import LocalProtocolError
+from lunar_hil.emulator.ccsds.crc import crc16_batch, crc16_ccitt
+from lunar_hil.emulator.errors import LocalProtocolError
 
 # (message, CRC) — source: REFERENCE.md "TM frame (132.0)": "123456789" gives 0x29B1.
 VECTORS = [(b"123456789", 0x29B1)]

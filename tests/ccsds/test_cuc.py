@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.cuc import (
+from lunar_hil.emulator.ccsds.cuc import (
     TAI_EPOCH_1958_UNIX,
     CucTime,
     cuc_to_unix_seconds,
@@ -17,7 +17,7 @@ from emulator.ccsds.cuc import (
     encode_cuc_batch,
     unix_to_cuc_seconds,
 )
-from emulator.errors import LocalProtocolError, RemoteProtocolError
+from lunar_hil.emulator.errors import LocalProtocolError, RemoteProtocolError
 
 # (object, P-field + T-field) vectors written out by hand from 301.0-B §3.2.3:
 # P-field = 0 | time code ID 001 | coarse octets - 1 (2 bits) | fine octets (2 bits).

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.cltu import CltuDecoder, encode_cltu
-from emulator.ccsds.farm import Farm1, FarmEvent, FarmState
-from emulator.ccsds.tc import TcFrame, TcFrameHeader
-from emulator.errors import LocalProtocolError
+from lunar_hil.emulator.ccsds.cltu import CltuDecoder, encode_cltu
+from lunar_hil.emulator.ccsds.farm import Farm1, FarmEvent, FarmState
+from lunar_hil.emulator.ccsds.tc import TcFrame, TcFrameHeader
+from lunar_hil.emulator.errors import LocalProtocolError
 
 SCID, VC = 0x2A, 3
 VR = 10  # V(R) every row starts from

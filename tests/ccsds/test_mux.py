@@ -15,15 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.demux import PacketDemultiplexer
-from emulator.ccsds.mux import (
+from lunar_hil.emulator.ccsds.demux import PacketDemultiplexer
+from lunar_hil.emulator.ccsds.mux import (
     FHP_IDLE,
     FHP_NO_PACKET_START,
     MuxBatch,
     VirtualChannelConfig,
     VirtualChannelMultiplexer,
 )
-from emulator.errors import LocalProtocolError
+from lunar_hil.emulator.errors import LocalProtocolError
 
 IDLE_APID = 0x7FF
 
@@ -393,7 +393,7 @@ def test_garbage_zones_never_raise_and_are_counted(
 
 
 def test_through_tm_frames_a_crc_failure_costs_only_the_packets_it_touched() -> None:
-    from emulator.ccsds.tm import TmFramer, decode_tm_frames
+    from lunar_hil.emulator.ccsds.tm import TmFramer, decode_tm_frames
 
     rng = random.Random(11)
     framer = TmFramer(0x2A, 1115, ocf=False, fecf=True)
@@ -497,7 +497,7 @@ def test_vc_count_wraps_at_the_modulus_without_a_gap(modulus: int) -> None:
 
 
 def test_through_aos_frames_with_idle_vc_63() -> None:
-    from emulator.ccsds.aos import IDLE_VCID, AosFramer, decode_aos_frames
+    from lunar_hil.emulator.ccsds.aos import IDLE_VCID, AosFramer, decode_aos_frames
 
     rng = random.Random(13)
     framer = AosFramer(0x42, 1115, ocf=False, fecf=True)

@@ -11,9 +11,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.demux import PacketDemultiplexer
-from emulator.ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
-from emulator.ccsds.packets import build_space_packets
+from lunar_hil.emulator.ccsds.demux import PacketDemultiplexer
+from lunar_hil.emulator.ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
+from lunar_hil.emulator.ccsds.packets import build_space_packets
 
 ZONE = 64
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacepackets.ccsds import spacepacket as ref
 
-from emulator.ccsds.packets import (
+from lunar_hil.emulator.ccsds.packets import (
     IDLE_APID,
     PRIMARY_HEADER_LENGTH,
     PacketType,
@@ -20,7 +20,7 @@ from emulator.ccsds.packets import (
     idle_packet,
     scan_space_packets,
 )
-from emulator.errors import LocalProtocolError, RemoteProtocolError
+from lunar_hil.emulator.errors import LocalProtocolError, RemoteProtocolError
 
 # (object, bytes) vectors.
 PACKET_VECTORS = [

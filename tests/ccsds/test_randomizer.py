@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.randomizer import randomize, randomizer_sequence
-from emulator.errors import LocalProtocolError
+from lunar_hil.emulator.ccsds.randomizer import randomize, randomizer_sequence
+from lunar_hil.emulator.errors import LocalProtocolError
 
 # Source: REFERENCE.md "Pseudo-randomizer": first bytes and byte 254.
 FIRST_BYTES = bytes.fromhex("FF480EC09A0D70BC8E2C93ADA7B746CE")

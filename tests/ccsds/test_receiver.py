@@ -13,13 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.coding import ASM, ChannelCoding, ChannelEncoder, encode_cadus
-from emulator.ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
-from emulator.ccsds.packets import build_space_packets
-from emulator.ccsds.receiver import Receiver
-from emulator.ccsds.tm import TmFramer
-from emulator.errors import LocalProtocolError
-from emulator.reference import libfec_rs
+from lunar_hil.emulator.ccsds.coding import ASM, ChannelCoding, ChannelEncoder, encode_cadus
+from lunar_hil.emulator.ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
+from lunar_hil.emulator.ccsds.packets import build_space_packets
+from lunar_hil.emulator.ccsds.receiver import Receiver
+from lunar_hil.emulator.ccsds.tm import TmFramer
+from lunar_hil.emulator.errors import LocalProtocolError
+from lunar_hil.emulator.reference import libfec_rs
 
 TM_RS5 = ChannelCoding(frame_type="TM", frame_length=1115, fecf=True, ocf=True, rs_interleave=5)
 TM_RS1_FILL = ChannelCoding(frame_type="TM", frame_length=200, fecf=True, rs_interleave=1)
@@ -73,7 +73,7 @@ def test_cadu_layout_matches_independent_references():
         block[:16] ^= np.frombuffer(RANDOMIZER_HEAD, np.uint8)
         assert bytes(block[:16]) == bytes(frame[:16])
     # Full check of data + parity through libfec on the derandomized block.
-    from emulator.ccsds.randomizer import randomize
+    from lunar_hil.emulator.ccsds.randomizer import randomize
 
     block = randomize(cadus[:, 4:])
     for frame, cb in zip(frames, block, strict=True):

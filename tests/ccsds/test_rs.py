@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.rs import (
+from lunar_hil.emulator.ccsds.rs import (
     _CHUNK,
     RS_K,
     RS_N,
@@ -30,8 +30,8 @@ from emulator.ccsds.rs import (
     rs_decode_batch,
     rs_encode_batch,
 )
-from emulator.errors import LocalProtocolError
-from emulator.reference import libfec_rs
+from lunar_hil.emulator.errors import LocalProtocolError
+from lunar_hil.emulator.reference import libfec_rs
 
 U8 = npt.NDArray[np.uint8]
 
@@ -64,7 +64,7 @@ def test_reference_vector_decodes_clean() -> None:
 
 def test_basis_tables_match_libfec() -> None:
     # The dual-basis matrix of CCSDS 131.0-B Annex F against libfec's Taltab/Tal1tab.
-    from emulator.ccsds.rs import _field
+    from lunar_hil.emulator.ccsds.rs import _field
 
     f = _field()
     assert np.array_equal(f.to_dual, libfec_rs.taltab())
@@ -246,7 +246,7 @@ def galois_code():  # type: ignore[no-untyped-def]
 
 
 def test_generator_polynomial_matches_galois(galois_code) -> None:  # type: ignore[no-untyped-def]
-    from emulator.ccsds.rs import _generator
+    from lunar_hil.emulator.ccsds.rs import _generator
 
     expected = np.asarray(galois_code.generator_poly.coeffs, dtype=np.uint8)
     assert np.array_equal(_generator(), expected)

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.ccsds.tc import TcFrame, TcFrameHeader
-from emulator.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from lunar_hil.emulator.ccsds.tc import TcFrame, TcFrameHeader
+from lunar_hil.emulator.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 
 
 def bits(s: str) -> bytes:

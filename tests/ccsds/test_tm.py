@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacepackets.ccsds import tm_frame as ref
 
-from emulator.ccsds.tm import (
+from lunar_hil.emulator.ccsds.tm import (
     FHP_IDLE,
     FHP_NO_PACKET_START,
     TM_PRIMARY_HEADER_LENGTH,
@@ -20,7 +20,7 @@ from emulator.ccsds.tm import (
     encode_tm_frames,
     tm_data_field_length,
 )
-from emulator.errors import LocalProtocolError, RemoteProtocolError
+from lunar_hil.emulator.errors import LocalProtocolError, RemoteProtocolError
 
 # (header, bytes), written out by hand from REFERENCE.md "TM frame (132.0)":
 # version 00, SCID 10 bits, VCID 3, OCF flag 1, MC 8, VC 8, data field status

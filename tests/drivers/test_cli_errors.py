@@ -18,7 +18,7 @@ import pytest
 import serial
 
 REPO = Path(__file__).resolve().parents[2]
-RUN = [sys.executable, "-m", "emulator.cli", "run", "--profile", "apex-1.0", "--band", "X"]
+RUN = [sys.executable, "-m", "lunar_hil.emulator.cli", "run", "--profile", "apex-1.0", "--band", "X"]
 
 
 def closed_port() -> int:

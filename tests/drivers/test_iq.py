@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.base import open_sink
-from drivers.iq import IqSink
-from emulator.errors import UrlError
+from lunar_hil.drivers.base import open_sink
+from lunar_hil.drivers.iq import IqSink
+from lunar_hil.emulator.errors import UrlError
 from tests.drivers.aio import run_bounded
 
 

@@ -15,9 +15,9 @@ import uuid
 import aiomqtt
 import pytest
 
-from drivers.base import open_sink, open_source
-from drivers.mqtt import MqttSink, MqttSource
-from emulator.errors import LinkError
+from lunar_hil.drivers.base import open_sink, open_source
+from lunar_hil.drivers.mqtt import MqttSink, MqttSource
+from lunar_hil.emulator.errors import LinkError
 from tests.conftest import MosquittoBroker
 from tests.drivers.aio import run_bounded
 

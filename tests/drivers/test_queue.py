@@ -7,7 +7,7 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.base import ByteQueue
+from lunar_hil.drivers.base import ByteQueue
 from tests.drivers.aio import run_bounded
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import serial
 
-from drivers.base import open_sink, open_source
-from drivers.serial_port import PtySink, SerialSink, SerialSource
-from emulator.errors import LinkError
+from lunar_hil.drivers.base import open_sink, open_source
+from lunar_hil.drivers.serial_port import PtySink, SerialSink, SerialSource
+from lunar_hil.emulator.errors import LinkError
 from tests.drivers.aio import collect, run_bounded
 
 # Every byte value, including the ones a cooked tty would eat or translate:

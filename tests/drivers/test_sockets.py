@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.base import ByteSink, ByteSource, open_sink, open_source
-from drivers.tcp import TcpConnectSink, TcpListenSink, TcpListenSource
-from drivers.udp import MAX_DATAGRAM, UdpSource
-from emulator.errors import LinkError
+from lunar_hil.drivers.base import ByteSink, ByteSource, open_sink, open_source
+from lunar_hil.drivers.tcp import TcpConnectSink, TcpListenSink, TcpListenSource
+from lunar_hil.drivers.udp import MAX_DATAGRAM, UdpSource
+from lunar_hil.emulator.errors import LinkError
 from tests.drivers.aio import collect, run_bounded
 
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.base import open_sink, open_source
-from drivers.url import DriverUrl, parse_url
-from emulator.errors import ConfigError, UrlError
+from lunar_hil.drivers.base import open_sink, open_source
+from lunar_hil.drivers.url import DriverUrl, parse_url
+from lunar_hil.emulator.errors import ConfigError, UrlError
 
 # (text, scheme, path, host, port, params, username, password)
 VALID = [

@@ -14,8 +14,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from profiles.loader import format_validation_error
-from profiles.schema import Band
+from lunar_hil.profiles.loader import format_validation_error
+from lunar_hil.profiles.schema import Band
 
 PROV = "assumed: hypothesis-generated band"
 

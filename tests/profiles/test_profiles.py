@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from emulator.cli import main
-from emulator.errors import ProfileError
-from profiles.loader import list_profiles, load_profile, resolve_file, validate_file
-from profiles.schema import Profile
+from lunar_hil.emulator.cli import main
+from lunar_hil.emulator.errors import ProfileError
+from lunar_hil.profiles.loader import list_profiles, load_profile, resolve_file, validate_file
+from lunar_hil.profiles.schema import Profile
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "profiles" / "apex-1.0-ka-heavy.yaml"

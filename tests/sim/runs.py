@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 
-from emulator.sim.faults import parse_fault_spec
-from emulator.sim.params import PRESETS, LanderParams
-from emulator.sim.scenario import load_scenario
-from emulator.sim.simulation import LanderSimulation, StateBlock
+from lunar_hil.emulator.sim.faults import parse_fault_spec
+from lunar_hil.emulator.sim.params import PRESETS, LanderParams
+from lunar_hil.emulator.sim.scenario import load_scenario
+from lunar_hil.emulator.sim.simulation import LanderSimulation, StateBlock
 
 
 def run(params: LanderParams, scenario_name: str, *faults: str, seed: int = 0) -> StateBlock:

@@ -7,11 +7,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.errors import LocalProtocolError
-from emulator.sim.faults import parse_fault_spec
-from emulator.sim.params import PRESETS, InstrumentParams
-from emulator.sim.scenario import load_scenario
-from emulator.sim.simulation import STATE_KEYS, LanderSimulation, StateBlock, is_discrete_key
+from lunar_hil.emulator.errors import LocalProtocolError
+from lunar_hil.emulator.sim.faults import parse_fault_spec
+from lunar_hil.emulator.sim.params import PRESETS, InstrumentParams
+from lunar_hil.emulator.sim.scenario import load_scenario
+from lunar_hil.emulator.sim.simulation import (
+    STATE_KEYS,
+    LanderSimulation,
+    StateBlock,
+    is_discrete_key,
+)
 
 from .runs import run, run_preset
 

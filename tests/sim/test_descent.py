@@ -6,11 +6,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.sim.faults import parse_fault_spec
-from emulator.sim.models.gnc import G0_MPS2, LUNAR_GRAVITY_MPS2, LUNAR_RADIUS_M
-from emulator.sim.params import PRESETS
-from emulator.sim.scenario import load_scenario
-from emulator.sim.simulation import LanderSimulation
+from lunar_hil.emulator.sim.faults import parse_fault_spec
+from lunar_hil.emulator.sim.models.gnc import G0_MPS2, LUNAR_GRAVITY_MPS2, LUNAR_RADIUS_M
+from lunar_hil.emulator.sim.params import PRESETS
+from lunar_hil.emulator.sim.scenario import load_scenario
+from lunar_hil.emulator.sim.simulation import LanderSimulation
 
 from .runs import run_preset
 

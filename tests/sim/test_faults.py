@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.errors import ScenarioError
-from emulator.sim.faults import FAULT_KINDS, Fault, parse_fault_spec
+from lunar_hil.emulator.errors import ScenarioError
+from lunar_hil.emulator.sim.faults import FAULT_KINDS, Fault, parse_fault_spec
 
 # (spec, kind, at_s, params that must be present, duration) - the forms in the brief.
 VALID = [

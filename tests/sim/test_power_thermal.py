@@ -7,11 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.sim.faults import Fault
-from emulator.sim.models import sun
-from emulator.sim.params import PRESETS, LanderParams
-from emulator.sim.scenario import Scenario
-from emulator.sim.simulation import LanderSimulation, StateBlock
+from lunar_hil.emulator.sim.faults import Fault
+from lunar_hil.emulator.sim.models import sun
+from lunar_hil.emulator.sim.params import PRESETS, LanderParams
+from lunar_hil.emulator.sim.scenario import Scenario
+from lunar_hil.emulator.sim.simulation import LanderSimulation, StateBlock
 
 from .runs import run_preset
 

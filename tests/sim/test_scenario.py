@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator.errors import ConfigError, ScenarioError
-from emulator.sim.params import LanderParams
-from emulator.sim.scenario import list_scenarios, load_scenario
+from lunar_hil.emulator.errors import ConfigError, ScenarioError
+from lunar_hil.emulator.sim.params import LanderParams
+from lunar_hil.emulator.sim.scenario import list_scenarios, load_scenario
 
 SHIPPED = ["descent", "descent-lrf-anomaly", "lunar-night", "relay-deployment", "surface-nominal"]
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from emulator.ccsds.packets import SequenceCounter, build_space_packets
-from emulator.sim.simulation import StateBlock
-from emulator.telemetry import PacketLayout, TelemetryDictionary
+from ..ccsds.packets import SequenceCounter, build_space_packets
+from ..sim.simulation import StateBlock
+from ..telemetry import PacketLayout, TelemetryDictionary
 
 
 @dataclass

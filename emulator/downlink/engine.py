@@ -32,15 +32,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from emulator.ccsds.aos import AosFramer, decode_aos_frames
-from emulator.ccsds.coding import ChannelCoding, ChannelEncoder
-from emulator.ccsds.demux import PacketDemultiplexer
-from emulator.ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
-from emulator.ccsds.packets import IDLE_APID
-from emulator.ccsds.tm import TmFramer, decode_tm_frames
-from emulator.sim.clock import SimClock
-from emulator.sim.sampler import TelemetrySampler
-from emulator.sim.simulation import Event, LanderSimulation, StateBlock
+from ..ccsds.aos import AosFramer, decode_aos_frames
+from ..ccsds.coding import ChannelEncoder
+from ..ccsds.demux import PacketDemultiplexer
+from ..ccsds.mux import VirtualChannelMultiplexer
+from ..ccsds.packets import IDLE_APID
+from ..ccsds.tm import TmFramer, decode_tm_frames
+from ..sim.simulation import Event, LanderSimulation, StateBlock
+from .band import BandSetup
+from .clock import SimClock
+from .impairment import LinkImpairment
+from .sampler import TelemetrySampler
 
 
 class Sink(Protocol):
@@ -50,25 +52,6 @@ class Sink(Protocol):
     async def open(self) -> None: ...
     async def write(self, data: bytes) -> None: ...
     async def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class BandSetup:
-    """Everything the engine needs to know about the band it transmits on."""
-
-    name: str
-    coding: ChannelCoding
-    scid: int
-    bit_rate_bps: float
-    channels: tuple[VirtualChannelConfig, ...]
-    idle_vcid: int
-    vcid_of_apid: dict[int, int]
-    clcw_vcid: int = 0
-
-    @property
-    def frames_per_second(self) -> float:
-        """CADUs per second at 1x: ``bit_rate_bps`` is the CADU stream rate."""
-        return self.bit_rate_bps / (self.coding.cadu_length * 8)
 
 
 @dataclass
@@ -105,28 +88,6 @@ class RunStatus:
 #: carries), the transfer frames (a ground station's frame output: Yamcs frame
 #: links), or the complete space packets (Yamcs/COSMOS packet links).
 LAYERS = ("channel", "frames", "packets")
-
-
-class LinkImpairment:
-    """A binary symmetric channel: flips bits at ``ber``, deterministically."""
-
-    def __init__(self, ber: float = 0.0, seed: int = 0) -> None:
-        self.ber = float(ber)
-        self._rng = np.random.default_rng(seed + 0x11A4)
-        self.bits_flipped = 0
-
-    def apply(self, data: bytes) -> bytes:
-        if self.ber <= 0 or not data:
-            return data
-        nbits = len(data) * 8
-        k = int(self._rng.binomial(nbits, self.ber))
-        if k == 0:
-            return data
-        pos = self._rng.choice(nbits, size=k, replace=False)
-        arr = np.frombuffer(data, dtype=np.uint8).copy()
-        np.bitwise_xor.at(arr, pos // 8, (0x80 >> (pos % 8)).astype(np.uint8))
-        self.bits_flipped += k
-        return arr.tobytes()
 
 
 class Emulator:

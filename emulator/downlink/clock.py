@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from emulator.errors import ConfigError
+from ..errors import ConfigError
 
 
 def parse_speed(text: str | float | int) -> float | None:

@@ -1,0 +1,27 @@
+"""The downlink pipeline: sim state -> packets -> frames -> coded stream -> sinks.
+
+``sim/`` decides what the lander's state is; ``ccsds/`` decides how it looks on
+the wire; this package runs the pipeline in time (clock, engine, sampler), applies
+the channel impairments and owns the embedded ground receiver sink.
+"""
+
+from .band import BandSetup
+from .clock import SimClock, parse_speed
+from .engine import LAYERS, Emulator, RunStatus, Sink
+from .impairment import LinkImpairment
+from .receiver_sink import EmbeddedReceiverSink
+from .sampler import SampledPackets, TelemetrySampler
+
+__all__ = [
+    "LAYERS",
+    "BandSetup",
+    "EmbeddedReceiverSink",
+    "Emulator",
+    "LinkImpairment",
+    "RunStatus",
+    "SampledPackets",
+    "SimClock",
+    "Sink",
+    "TelemetrySampler",
+    "parse_speed",
+]

@@ -1,0 +1,27 @@
+"""What the downlink engine knows about the band (physical channel) it transmits on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ccsds.coding import ChannelCoding
+from ..ccsds.mux import VirtualChannelConfig
+
+
+@dataclass(frozen=True)
+class BandSetup:
+    """Everything the engine needs to know about the band it transmits on."""
+
+    name: str
+    coding: ChannelCoding
+    scid: int
+    bit_rate_bps: float
+    channels: tuple[VirtualChannelConfig, ...]
+    idle_vcid: int
+    vcid_of_apid: dict[int, int]
+    clcw_vcid: int = 0
+
+    @property
+    def frames_per_second(self) -> float:
+        """CADUs per second at 1x: ``bit_rate_bps`` is the CADU stream rate."""
+        return self.bit_rate_bps / (self.coding.cadu_length * 8)
