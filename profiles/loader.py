@@ -6,8 +6,10 @@ profiles extend, not profiles themselves.
 
 ``extends``
 -----------
-A profile may say ``extends: apex-1.0`` (a shipped id) or ``extends: ./base.yaml``
-(a path, relative to the extending file). The parent is resolved first, then
+A profile may say ``extends: apex-1.0`` (a shipped id) or ``extends: base.yaml``
+(a ``.yaml``/``.yml`` file beside the extending file or in the user's profile
+directory, :func:`user_profile_dir`; no other path is followed, so a profile
+cannot make the loader read ``/etc/shadow``). The parent is resolved first, then
 the child is merged over it:
 
 * mappings merge key by key, recursively;
@@ -29,19 +31,22 @@ Every problem is one line in :class:`emulator.errors.ProfileError`:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from lunar_hil.emulator.errors import ProfileError
+from lunar_hil.emulator.yamlsafe import YAML_SUFFIXES, YamlRefused, load_yaml_file
 
 from .schema import Profile
 
 PROFILE_DIR = Path(__file__).resolve().parent
+#: Environment variable naming the user's profile directory (``extends`` looks there).
+USER_PROFILE_DIR_ENV = "LUNAR_HIL_PROFILE_DIR"
 
 #: List fields merged item by item on this key (see module docstring).
 KEYED_LISTS: dict[str, str] = {
@@ -73,24 +78,15 @@ def _unknown_id(profile_id: str) -> str:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    """Read one YAML mapping, converting every failure to ProfileError."""
+    """Read one YAML mapping within the hostile-input limits (size, depth, aliases).
+
+    Every failure becomes one ProfileError line that names the file and the
+    problem but never quotes the file's content.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError([f"{path}: no such file"]) from None
-    except IsADirectoryError:
-        raise ProfileError([f"{path}: is a directory, not a profile file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError([f"{path}: cannot read: {exc}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ProfileError([f"{path}: {line}{problem}"]) from None
-    except yaml.YAMLError as exc:
-        raise ProfileError([f"{path}: {' '.join(str(exc).split())}"]) from None
+        data = load_yaml_file(path)
+    except YamlRefused as exc:
+        raise ProfileError([str(exc)]) from None
     if not isinstance(data, dict):
         raise ProfileError([f"{path}: top level must be a mapping, got {type(data).__name__}"])
     return data
@@ -147,15 +143,48 @@ def resolve_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         return data
     if not isinstance(parent_ref, str) or not parent_ref:
         raise ProfileError([f"{path}: extends: must be a profile id or a file path"])
-    parent = _shipped_path(parent_ref) or _fragment_path(parent_ref)
-    if parent is None:
-        candidate = (path.parent / parent_ref).expanduser()
-        if not candidate.is_file():
-            raise ProfileError([f"{path}: extends: {_unknown_id(parent_ref)}"])
-        parent = candidate
+    parent = (
+        _shipped_path(parent_ref) or _fragment_path(parent_ref) or _extends_file(path, parent_ref)
+    )
     base = resolve_file(parent, (*_chain, path))
     merged: dict[str, Any] = merge(base, data)
     return merged
+
+
+def user_profile_dir() -> Path:
+    """The user's own profile directory: ``$LUNAR_HIL_PROFILE_DIR``, else
+    ``$XDG_CONFIG_HOME/lunar-hil/profiles`` (``~/.config/lunar-hil/profiles``)."""
+    configured = os.environ.get(USER_PROFILE_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home) / "lunar-hil" / "profiles"
+
+
+def _extends_file(child: Path, ref: str) -> Path:
+    """The file an ``extends`` path names, confined to two directories.
+
+    Only a ``.yaml``/``.yml`` file beside the extending file or in the user's
+    profile directory may be a parent: ``extends: /etc/shadow`` or
+    ``extends: ../../secret.yaml`` is refused before anything is read.
+    """
+    if Path(ref).suffix.lower() not in YAML_SUFFIXES:
+        raise ProfileError([f"{child}: extends: {_unknown_id(ref)}"])
+    allowed = [child.parent, user_profile_dir()]
+    for directory in allowed:
+        try:
+            base = directory.resolve()
+            candidate = (base / ref).resolve()
+        except (OSError, RuntimeError):
+            continue
+        if candidate.parent == base and candidate.is_file():
+            return candidate
+    raise ProfileError(
+        [
+            f"{child}: extends: no YAML file of that name beside this profile or in the "
+            f"user profile directory {user_profile_dir()} (paths elsewhere are not followed)"
+        ]
+    )
 
 
 def _fragment_path(ref: str) -> Path | None:

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from ..errors import ScenarioError
+from ..yamlsafe import YamlRefused, load_yaml_file
 from .faults import Fault, parse_fault_spec
 
 __all__ = ["PHASES", "Scenario", "list_scenarios", "load_scenario", "scenario_from_mapping"]
@@ -93,10 +94,10 @@ def load_scenario(name_or_path: str) -> Scenario:
         if not path.is_file():
             names = ", ".join(list_scenarios())
             raise ScenarioError(f"{label}: no such scenario file or shipped scenario ({names})")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ScenarioError(f"{label}: cannot read: {exc}") from exc
+        try:  # bounded size/depth/aliases, YAML suffix, no file text in errors
+            return scenario_from_mapping(load_yaml_file(path, label), source=label)
+        except YamlRefused as exc:
+            raise ScenarioError(str(exc)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -184,10 +184,11 @@ def test_extends_example_overrides(capsys: pytest.CaptureFixture[str]) -> None:
     assert ka.vc_of(0x201) is not None and ka.vc_of(0x201).vcid == 2
 
 
-def test_extends_delete_and_fact_replaced_whole(tmp_path: Path) -> None:
+def test_extends_delete_and_fact_replaced_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LUNAR_HIL_PROFILE_DIR", str(EXAMPLE.parent))  # extends: the user's dir
     f = tmp_path / "u.yaml"
     f.write_text(
-        f"extends: {EXAMPLE}\n"
+        f"extends: {EXAMPLE.name}\n"
         "id: trimmed\n"
         "instruments:\n  - {id: seismometer, _delete: true}\n"
         "apids:\n  - {apid: 0x201, _delete: true}\n"
