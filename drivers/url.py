@@ -87,9 +87,46 @@ class DriverUrl:
         return default if value is None else int(value)
 
 
+_USERINFO_HOST = re.compile(r"[A-Za-z0-9.\-\[\]:%]*")
+
+
+def split_userinfo(text: str) -> tuple[str, str | None, str]:
+    """``(scheme "://", userinfo or None, rest)`` for ``scheme://[userinfo@]rest``.
+
+    Users paste passwords with ``/``, ``?``, ``#`` or ``@`` unencoded, which
+    :func:`urllib.parse.urlsplit` would cut at the first ``/``, leaving half the
+    password in the "path".  So the userinfo ends at the *last* ``@`` that is
+    followed by a host[:port] (and then ``/``, ``?``, ``#`` or the end), and it
+    must hold a ``:`` when it lies beyond the first ``/`` (a topic ``a@b`` is
+    not a user name).
+    """
+    head, sep, tail = text.partition("://")
+    if not sep:
+        return text, None, ""
+    for at in range(len(tail) - 1, -1, -1):
+        if tail[at] != "@":
+            continue
+        after = tail[at + 1 :]
+        host = re.split(r"[/?#]", after, maxsplit=1)[0]
+        userinfo = tail[:at]
+        if not _USERINFO_HOST.fullmatch(host):
+            continue
+        if re.search(r"[/?#]", userinfo) and ":" not in userinfo:
+            continue
+        return head + sep, userinfo, after
+    return head + sep, None, tail
+
+
 def redact(text: str) -> str:
-    """Mask the password of ``scheme://user:pass@host`` so it never reaches a log."""
-    return re.sub(r"(://[^/@:?#]*:)[^/@?#]*@", r"\1***@", text)
+    """Mask the password of ``scheme://user:pass@host`` so it never reaches a log.
+
+    Any password, including one with ``/ ? # @`` in it, becomes ``***``.
+    """
+    prefix, userinfo, rest = split_userinfo(text)
+    if userinfo is None or ":" not in userinfo:
+        return text
+    user = userinfo.partition(":")[0]
+    return f"{prefix}{user}:***@{rest}"
 
 
 def _fail(text: str, problem: str) -> UrlError:
@@ -114,7 +151,9 @@ def _parse_params(text: str, scheme: str, query: str) -> dict[str, str]:
         if key in params:
             raise _fail(text, f"option {key!r} given twice")
         if key in _INT_PARAMS:
-            if not value.isdigit():
+            # isdigit() alone accepts '²' and other digits int() refuses; 18
+            # digits keep every value inside an int64 for numpy and the kernel.
+            if not (value.isascii() and value.isdigit() and len(value) <= 18):
                 raise _fail(text, f"option {key}={value!r} is not a whole number")
             if key in {"baud", "queue_bytes", "batch", "samp_rate"} and int(value) <= 0:
                 raise _fail(text, f"option {key}={value} must be positive")
@@ -163,11 +202,14 @@ def _parse_pty(text: str, rest: str) -> DriverUrl:
 
 
 def _parse_network(text: str, scheme: str) -> DriverUrl:
+    # Credentials are split off first (see split_userinfo); urlsplit only ever
+    # sees the URL without them, so no error can quote the password.
+    prefix, userinfo, rest = split_userinfo(text)
     try:
-        parts = urlsplit(text)
+        parts = urlsplit(prefix + rest)
         port = parts.port
-    except ValueError as exc:
-        raise _fail(text, f"bad host or port ({exc})") from exc
+    except ValueError:
+        raise _fail(text, "bad host or port") from None
     host = parts.hostname or ""
     if not host:
         raise _fail(text, "host missing")
@@ -180,8 +222,12 @@ def _parse_network(text: str, scheme: str) -> DriverUrl:
         port = DEFAULT_MQTT_PORT
     if port == 0 and scheme in ("tcp+connect", "mqtt"):
         raise _fail(text, "port 0 cannot be connected to")
-    username = unquote(parts.username) if parts.username is not None else None
-    password = unquote(parts.password) if parts.password is not None else None
+    username: str | None = None
+    password: str | None = None
+    if userinfo is not None:
+        user_text, colon, password_text = userinfo.partition(":")
+        username = unquote(user_text)
+        password = unquote(password_text) if colon else None
     path = ""
     if scheme == "mqtt":
         path = unquote(parts.path).strip("/")

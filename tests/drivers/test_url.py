@@ -75,6 +75,9 @@ INVALID = [
     ("tcp://u@127.0.0.1:5000", "only meaningful for mqtt"),
     ("serial:", "serial device missing"),
     ("serial:/dev/ttyUSB0?baud=fast", "not a whole number"),
+    ("udp://127.0.0.1:5000?batch=\u00b2", "not a whole number"),  # str.isdigit accepts '²'
+    ("udp://127.0.0.1:5000?batch=\u0663", "not a whole number"),  # Arabic-Indic three
+    ("udp://127.0.0.1:5000?batch=9999999999999999999999", "not a whole number"),
     ("serial:/dev/ttyUSB0?baud=0", "must be positive"),
     ("pty:/dev/pts/3", "pty takes no device"),
     ("mqtt://127.0.0.1:1883", "topic prefix missing"),
@@ -141,6 +144,37 @@ def test_factories_accept_parsed_urls_and_refuse_what_they_cannot_do() -> None:
         open_sink("udp://127.0.0.1:0")
     with pytest.raises(UrlError, match="frame_bytes must be positive"):
         open_sink("file:x", frame_bytes=0)
+
+
+@pytest.mark.parametrize(
+    ("password", "tail"),
+    [
+        ("hunter2", "127.0.0.1:1883/"),  # prefix missing
+        ("hun/ter2", "127.0.0.1:1883/tm"),  # '/' unencoded: urlsplit cuts the netloc there
+        ("hun?ter2", "127.0.0.1:1883/tm"),
+        ("hun#ter2", "127.0.0.1:1883/tm"),
+        ("hun@ter2", "127.0.0.1:1883/tm"),
+        ("hun/ter2", "127.0.0.1:99999/tm"),  # bad port
+        ("hun?ter2", "127.0.0.1:1883/tm?qos=9"),
+        ("hun#ter2", "127.0.0.1:1883/a/+"),
+        ("hunter2", "127.0.0.1:1883/tm?layer=bogus"),
+    ],
+)
+def test_passwords_with_url_delimiters_are_kept_and_never_shown(password: str, tail: str) -> None:
+    text = f"mqtt://ops:{password}@{tail}"
+    try:
+        url = parse_url(text)
+    except UrlError as exc:
+        shown = str(exc)
+    else:
+        assert url.password == password and url.host == "127.0.0.1"
+        shown = f"{url.display} {url!r}"
+    assert "ter2" not in shown and "ops:***@127.0.0.1" in shown
+
+
+def test_at_sign_in_a_topic_is_not_a_user_name() -> None:
+    url = parse_url("mqtt://broker/a@b")
+    assert (url.host, url.path, url.username) == ("broker", "a@b", None)
 
 
 @settings(max_examples=300, deadline=None)
