@@ -1,0 +1,32 @@
+"""The uplink: CLTUs in -> FARM-1 -> commands (on board), and FOP-1 (on the ground).
+
+Sans-I/O like :mod:`emulator.ccsds`: the engine and ``send-tc`` move the bytes.
+"""
+
+from .commands import (
+    TC_COMMAND_APID,
+    ArgKind,
+    ArgSpec,
+    CommandCall,
+    CommandSpec,
+    CommandTable,
+    default_command_table,
+)
+from .fop import Fop1, FopState
+from .receiver import CommandOutcome, UplinkReceiver, Verification, build_clcw_word
+
+__all__ = [
+    "TC_COMMAND_APID",
+    "ArgKind",
+    "ArgSpec",
+    "CommandCall",
+    "CommandOutcome",
+    "CommandSpec",
+    "CommandTable",
+    "Fop1",
+    "FopState",
+    "UplinkReceiver",
+    "Verification",
+    "build_clcw_word",
+    "default_command_table",
+]
