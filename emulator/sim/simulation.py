@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 
@@ -192,6 +192,10 @@ class _PendingCommand:
     args: Mapping[str, float]
 
 
+#: A flight computer in the loop (see :attr:`LanderSimulation.gnc_computer`).
+GncComputer = Callable[[dict[str, float]], "tuple[float, float, float] | None"]
+
+
 class LanderSimulation:
     """The coupled physics of one lander in one scenario (see the module doc).
 
@@ -236,6 +240,10 @@ class LanderSimulation:
             else sun.night_floor_k(params.site_latitude_deg)
         )
         self._commands = {c.name: c for c in params.commands}
+        #: A flight computer in the loop: called every powered-descent step with the
+        #: sensor set, returns (throttle 0..1, thrust-axis pitch deg, altitude
+        #: estimate m), or None to fly the built-in guidance for that step.
+        self.gnc_computer: GncComputer | None = None
         self._init_state()
         # Computed rows not yet handed out entirely; _rows[0] is at or before time_s.
         self._times: list[float] = []
@@ -276,10 +284,12 @@ class LanderSimulation:
         elif sc.phase == "descent":
             self._h = p.descent_start_altitude_m + self._terrain.height_m(0.0)
             self._vx = p.descent_start_horizontal_velocity_mps
+            self._vz = p.descent_start_vertical_velocity_mps
         else:
             self._h = self._terrain.height_m(0.0)
             self._vx = 0.0
-        self._vz = 0.0
+        if sc.phase != "descent":
+            self._vz = 0.0
         self._propellant = p.propellant_kg
         self._est_h: float | None = None  # set on the first descent step
         self._est_vz = 0.0
@@ -734,12 +744,28 @@ class LanderSimulation:
             if not faults.has("sensor_dropout:lrf") and 0.0 < true_alt <= p.lrf_max_range_m:
                 lrf_range = true_alt * (1.0 + p.lrf_noise_fraction * noise()) + noise()
                 lrf_valid = True
-                if not self._lrf_failed:
-                    est_h = self._lrf_update(lrf_range, est_h)
             mass = p.dry_mass_kg + p.payload_mass_kg + p.rover_mass_kg + self._propellant
-            cmd = gnc.guidance(est_h, self._est_vz, self._vx, mass,
-                               p.main_engine_thrust_n if self._propellant > 0 else 0.0,
+            max_thrust = p.main_engine_thrust_n if self._propellant > 0 else 0.0
+            # A flight computer in the loop (a GNC board) estimates and guides instead
+            # of the built-in law; None from it means "fly the built-in one this step".
+            board = None if self.gnc_computer is None else self.gnc_computer({
+                "t_s": self._t, "dt_s": dt, "roll_deg": roll, "pitch_deg": pitch,
+                "yaw_deg": yaw, "lrf_range_m": lrf_range, "lrf_valid": float(lrf_valid),
+                "imu_vz_mps": self._est_vz, "vx_mps": self._vx, "nav_altitude_m": est_h,
+                "propellant_kg": self._propellant, "mass_kg": mass,
+                "max_thrust_n": p.main_engine_thrust_n, "terminal_mps": p.terminal_descent_mps,
+            })
+            if board is not None:
+                est_h = board[2]  # the built-in (backup) estimator follows the board's
+            elif lrf_valid and not self._lrf_failed:
+                est_h = self._lrf_update(lrf_range, est_h)
+            cmd = gnc.guidance(est_h, self._est_vz, self._vx, mass, max_thrust,
                                p.terminal_descent_mps)
+            if board is not None:
+                # The board commands a throttle and a thrust-axis target (deg from vertical).
+                throttle, target = min(1.0, max(0.0, board[0])), math.radians(board[1])
+                cmd = replace(cmd, ax_mps2=math.sin(target), az_mps2=math.cos(target),
+                              thrust_n=throttle * max_thrust)
             thrust = cmd.thrust_n
             if cmd.phase != phase:
                 self._set_phase(cmd.phase)
