@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "decode": "decode",
     "xtce": "xtce",
     "satyaml": "satyaml",
+    "cosmos": "cosmos",
     "links": "links",
     "bench": "bench",
     "vboard": "vboard",
