@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "links": "links",
     "bench": "bench",
     "vboard": "vboard",
+    "send-tc": "send_tc",
 }
 
 
