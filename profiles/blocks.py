@@ -14,8 +14,19 @@ from pydantic import Field, model_validator
 from .provenance import Sourced, field_error
 
 __all__ = [
-    "Descent", "Instrument", "Mission", "Physical", "Power", "Propulsion", "Rover", "Site",
-    "TemperatureLimits", "Thermal",
+    "Command",
+    "CommandArg",
+    "Descent",
+    "Instrument",
+    "Mission",
+    "Navigation",
+    "Physical",
+    "Power",
+    "Propulsion",
+    "Rover",
+    "Site",
+    "TemperatureLimits",
+    "Thermal",
 ]
 
 
@@ -43,12 +54,15 @@ class Mission(Sourced):
 
 
 class Site(Sourced):
-    """Landing site (selenographic, degrees; longitude east positive)."""
+    """Landing site (selenographic, degrees; longitude east positive).
+    ``night_floor_k``: pre-dawn regolith temperature; by default it follows
+    the latitude (100 K at the equator, 90 K poleward of 80 degrees)."""
 
     name: str
     latitude_deg: float = Field(ge=-90, le=90)
     longitude_deg: float = Field(ge=-180, le=360)
     far_side: bool
+    night_floor_k: float | None = Field(default=None, gt=0, le=400)
 
 
 class Physical(Sourced):
@@ -68,11 +82,26 @@ class Physical(Sourced):
 
 
 class Propulsion(Sourced):
-    """Main engine; ``propellant_kg`` defaults to wet - dry."""
+    """Main engine and the propellant left when powered descent starts.
+
+    Give either ``propellant_kg`` (at powered-descent start) or
+    ``pre_descent_delta_v_mps``, the delta-v spent between launch-vehicle
+    separation and powered descent (cruise, lunar orbit insertion, orbit
+    lowering): the rocket equation then leaves
+    ``wet * exp(-dv / (Isp g0)) - dry - payload`` of propellant.
+    """
 
     main_engine_thrust_n: float = Field(gt=0)
     main_engine_isp_s: float = Field(gt=0)
     propellant_kg: float | None = Field(default=None, gt=0)
+    pre_descent_delta_v_mps: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> Propulsion:
+        if self.propellant_kg is not None and self.pre_descent_delta_v_mps is not None:
+            raise field_error("pre_descent_delta_v_mps",
+                              "give either propellant_kg or pre_descent_delta_v_mps, not both")
+        return self
 
 
 class Descent(Sourced):
@@ -81,6 +110,21 @@ class Descent(Sourced):
     start_altitude_m: float = Field(gt=0)
     start_horizontal_velocity_mps: float = Field(ge=0)
     start_vertical_velocity_mps: float = 0.0
+    terminal_descent_mps: float = Field(default=1.5, gt=0)
+    touchdown_max_vertical_mps: float = Field(default=3.0, gt=0)
+
+
+class Navigation(Sourced):
+    """The altitude estimator's laser range finder (LRF) and its innovation gate.
+
+    ``terrain_aware_gate``: readings refused by the gate that agree with each
+    other (a step in the terrain) re-acquire the sensor; without it they only
+    count towards declaring it failed (the HAKUTO-R Mission 1 logic).
+    """
+
+    lrf_max_range_m: float = Field(default=20000.0, gt=0)
+    lrf_gate_m: float = Field(default=500.0, gt=0)
+    terrain_aware_gate: bool = False
 
 
 # --------------------------------------------------------------------------
@@ -105,6 +149,20 @@ class Power(Sourced):
     rps_supplier: str | None = None
     rps_electrical_w: float = Field(default=0.0, ge=0)
     rps_thermal_w: float = Field(default=0.0, ge=0)
+    # Array mounting: tilt from horizontal of an azimuth-tracking array (90 =
+    # vertical), or a two-axis sun-tracking array.
+    solar_array_tilt_deg: float = Field(default=90.0, ge=0, le=90)
+    solar_array_sun_tracking: bool = False
+    # Battery protection.
+    battery_dod_limit: float = Field(default=0.8, gt=0, le=1)
+    battery_cutoff_v: float = Field(default=0.0, ge=0)
+    battery_charge_min_c: float = 0.0
+
+    @model_validator(mode="after")
+    def _cutoff_below_nominal(self) -> Power:
+        if self.battery_cutoff_v >= self.battery_nominal_v:
+            raise field_error("battery_cutoff_v", "low-voltage cut-off must be below the nominal voltage")
+        return self
 
 
 class TemperatureLimits(Sourced):
@@ -173,3 +231,38 @@ class Rover(Sourced):
     traverse_speed_mps: float | None = Field(default=None, gt=0)
 
     _structural = frozenset({"id"})
+
+
+# --------------------------------------------------------------------------
+# Telecommands
+# --------------------------------------------------------------------------
+
+CommandArgType = Literal["u8", "u16", "u32", "i8", "i16", "i32", "f32", "f64"]
+
+
+class CommandArg(Sourced):
+    """One telecommand argument: its wire type, accepted range and unit."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: CommandArgType
+    range: tuple[float, float]
+    unit: str = ""
+
+    _structural = frozenset({"name", "unit"})
+
+    @model_validator(mode="after")
+    def _range_order(self) -> CommandArg:
+        if self.range[0] > self.range[1]:
+            raise field_error("range", f"range min {self.range[0]} > max {self.range[1]}")
+        return self
+
+
+class Command(Sourced):
+    """A telecommand the lander accepts (name, opcode, arguments)."""
+
+    name: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    opcode: int = Field(ge=0, le=0xFF)
+    args: list[CommandArg] = Field(default_factory=list)
+    description: str | None = None
+
+    _structural = frozenset({"name", "description"})

@@ -16,6 +16,7 @@ so ``from lunar_hil.profiles.schema import Band`` keeps working.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -23,9 +24,12 @@ from pydantic import Field, model_validator
 from lunar_hil.emulator.state_keys import INSTRUMENT_STATE_KEY, STATE_KEYS
 
 from .blocks import (
+    Command,
+    CommandArg,
     Descent,
     Instrument,
     Mission,
+    Navigation,
     Physical,
     Power,
     Propulsion,
@@ -54,19 +58,55 @@ from .sim_params import SIM_PARAMETER_KEYS, sim_parameters
 from .telemetry import APID_IDLE, CHANNEL_SIZES, CUC_LENGTH, Apid, Channel, ChannelType
 
 __all__ = [
-    "AOS_MPDU_HEADER", "AOS_PRIMARY_HEADER", "APID_IDLE", "CANONICAL_STATE_KEYS",
-    "CHANNEL_SIZES", "CUC_LENGTH", "INSTRUMENT_STATE_KEY", "RS_INTERLEAVES", "RS_K",
-    "RS_PARITY", "SEED_FILES", "SIM_PARAMETER_KEYS", "TM_MAX_FRAME_LENGTH",
-    "TM_PRIMARY_HEADER", "Apid", "Band", "Channel", "ChannelType", "Descent",
-    "GroundNetwork", "GroundStation", "Instrument", "Mission", "Physical", "Power",
-    "Profile", "Propulsion", "Relay", "RelayOrbit", "Rover", "Site", "Sourced",
-    "TemperatureLimits", "Thermal", "ValueRange", "VirtualChannel", "check_source",
+    "AOS_MPDU_HEADER",
+    "AOS_PRIMARY_HEADER",
+    "APID_IDLE",
+    "CANONICAL_STATE_KEYS",
+    "CHANNEL_SIZES",
+    "CUC_LENGTH",
+    "G0_MPS2",
+    "INSTRUMENT_STATE_KEY",
+    "RS_INTERLEAVES",
+    "RS_K",
+    "RS_PARITY",
+    "SEED_FILES",
+    "SIM_PARAMETER_KEYS",
+    "TM_MAX_FRAME_LENGTH",
+    "TM_PRIMARY_HEADER",
+    "Apid",
+    "Band",
+    "Channel",
+    "ChannelType",
+    "Command",
+    "CommandArg",
+    "Descent",
+    "GroundNetwork",
+    "GroundStation",
+    "Instrument",
+    "Mission",
+    "Navigation",
+    "Physical",
+    "Power",
+    "Profile",
+    "Propulsion",
+    "Relay",
+    "RelayOrbit",
+    "Rover",
+    "Site",
+    "Sourced",
+    "TemperatureLimits",
+    "Thermal",
+    "ValueRange",
+    "VirtualChannel",
+    "check_source",
     "field_error",
 ]
 
 #: Every telemetry channel's ``source`` names one of these state keys (owned
 #: by :mod:`lunar_hil.emulator.state_keys`) or a per-instrument key.
 CANONICAL_STATE_KEYS: frozenset[str] = frozenset(STATE_KEYS)
+#: Standard gravity of the rocket equation's exhaust velocity Isp * g0.
+G0_MPS2 = 9.80665
 
 
 class Profile(Sourced):
@@ -80,6 +120,7 @@ class Profile(Sourced):
     physical: Physical
     propulsion: Propulsion
     descent: Descent
+    navigation: Navigation = Field(default_factory=Navigation)
     power: Power
     thermal: Thermal
     bands: list[Band]
@@ -88,6 +129,7 @@ class Profile(Sourced):
     instruments: list[Instrument] = Field(default_factory=list)
     rovers: list[Rover] = Field(default_factory=list)
     apids: list[Apid]
+    commands: list[Command] = Field(default_factory=list)
 
     _structural = frozenset({"id", "name", "description"})
 
@@ -107,6 +149,8 @@ class Profile(Sourced):
             ("instruments", "id"),
             ("rovers", "id"),
             ("apids", "apid"),
+            ("commands", "name"),
+            ("commands", "opcode"),
         ):
             seen: set[object] = set()
             for i, item in enumerate(getattr(self, field)):
@@ -124,6 +168,15 @@ class Profile(Sourced):
             raise field_error("power.rps_electrical_w", "thermal.strategy 'rps' needs rps_electrical_w > 0")
         if self.thermal.strategy == "heaters" and (self.power.rps_electrical_w or self.power.rps_thermal_w):
             raise field_error("power.rps_electrical_w", "thermal.strategy 'heaters' means no RPS (set 0)")
+        # The conductance is the closed-MLI night leak: a profile without MLI
+        # would need the bare-structure figure, which no shipped lander flies.
+        if not self.thermal.mli:
+            raise field_error("thermal.mli", "conductance_w_per_k is the MLI-closed leak: mli must be true")
+        if self.propellant_kg <= 0:
+            raise field_error(
+                "propulsion.pre_descent_delta_v_mps",
+                f"leaves {self.propellant_kg:.0f} kg of propellant for powered descent (wet mass too small)",
+            )
 
     def _check_telemetry(self) -> None:
         instruments = {i.id for i in self.instruments}
@@ -188,11 +241,25 @@ class Profile(Sourced):
         return [a for a in self.apids if a.asset == asset]
 
     @property
+    def landed_mass_kg(self) -> float:
+        """Dry mass plus the payload and rovers carried down."""
+        rovers = sum(r.mass_kg or 0.0 for r in self.rovers)
+        return self.physical.dry_mass_kg + (self.physical.payload_mass_kg or 0.0) + rovers
+
+    @property
+    def descent_start_mass_kg(self) -> float:
+        """Mass at powered-descent start: the wet mass after the pre-descent
+        delta-v (rocket equation), or landed mass + the given propellant."""
+        prop = self.propulsion
+        if prop.propellant_kg is not None:
+            return self.landed_mass_kg + prop.propellant_kg
+        dv = prop.pre_descent_delta_v_mps or 0.0
+        return self.physical.wet_mass_kg * math.exp(-dv / (prop.main_engine_isp_s * G0_MPS2))
+
+    @property
     def propellant_kg(self) -> float:
-        """Propellant load: as given, else wet - dry."""
-        if self.propulsion.propellant_kg is not None:
-            return self.propulsion.propellant_kg
-        return self.physical.wet_mass_kg - self.physical.dry_mass_kg
+        """Propellant at powered-descent start (see :attr:`descent_start_mass_kg`)."""
+        return self.descent_start_mass_kg - self.landed_mass_kg
 
     def sim_parameters(self) -> dict[str, Any]:
         """The flat parameter object of the sim models (see :mod:`.sim_params`)."""

@@ -2,6 +2,11 @@
 
 :func:`sim_parameters` is the one place where profile blocks become the flat,
 SI-unit mapping that :class:`lunar_hil.emulator.sim.params.LanderParams` takes.
+
+Every field of a profile either reaches the sim through here, is consumed by
+another model (:data:`LINK_MODEL_FIELDS`), or is pure description
+(:data:`METADATA_FIELDS`); ``tests/profiles/test_fields_drive_the_model.py``
+checks that each numeric field listed here changes the telemetry.
 """
 
 from __future__ import annotations
@@ -11,20 +16,27 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .schema import Profile
 
-__all__ = ["SIM_PARAMETER_KEYS", "sim_parameters"]
+__all__ = ["LINK_MODEL_FIELDS", "METADATA_FIELDS", "SIM_PARAMETER_KEYS", "sim_parameters"]
 
 #: Keys of :func:`sim_parameters`, the flat object the sim models take.
 SIM_PARAMETER_KEYS: tuple[str, ...] = (
     "site_latitude_deg",
     "site_longitude_deg",
+    "regolith_night_floor_k",
     "dry_mass_kg",
     "wet_mass_kg",
+    "payload_mass_kg",
     "propellant_kg",
     "main_engine_thrust_n",
     "main_engine_isp_s",
     "solar_array_peak_w",
+    "solar_array_tilt_deg",
+    "solar_array_sun_tracking",
     "battery_capacity_wh",
     "battery_nominal_v",
+    "battery_dod_limit",
+    "battery_cutoff_v",
+    "battery_charge_min_c",
     "load_descent_w",
     "load_surface_w",
     "load_night_w",
@@ -39,33 +51,86 @@ SIM_PARAMETER_KEYS: tuple[str, ...] = (
     "operating_max_c",
     "survival_min_c",
     "survival_max_c",
+    "battery_operating_min_c",
+    "battery_operating_max_c",
+    "battery_survival_min_c",
+    "battery_survival_max_c",
     "descent_start_altitude_m",
     "descent_start_horizontal_velocity_mps",
+    "descent_start_vertical_velocity_mps",
+    "terminal_descent_mps",
+    "touchdown_max_vertical_mps",
+    "lrf_max_range_m",
+    "lrf_gate_m",
+    "lrf_terrain_aware_gate",
+    "tx_power_w",
+    "relay_count",
+    "has_rover",
+    "rover_mass_kg",
+    "rover_speed_mps",
+    "rover_battery_wh",
+    "has_drill",
+    "drill_max_depth_m",
     "instruments",
+    "commands",
 )
+
+#: Profile fields the links model (``lunar_hil.emulator.links``) consumes:
+#: relay orbits and visibility, transmitter power, antenna gain, carrier
+#: frequency and the ground networks. (The sim takes only the relay count and
+#: the highest band's TX power for ``comms.tx_power_w``.)
+LINK_MODEL_FIELDS: frozenset[str] = frozenset({
+    "relays", "ground_networks", "bands.*.tx_power_w", "bands.*.antenna_gain_dbi",
+    "bands.*.carrier_hz", "bands.*.paths",
+})
+
+#: Fields that describe the lander and drive no model: identity, envelope,
+#: supplier names, the TVAC qualification span (documentation of the limits the
+#: thermal block gives), the band framing (the codec's, not the sim's).
+METADATA_FIELDS: frozenset[str] = frozenset({
+    "id", "name", "description", "mission.*", "site.name", "site.far_side",
+    "physical.height_m", "physical.width_m", "power.generation", "power.battery_chemistry",
+    "power.rps_supplier", "thermal.strategy", "thermal.tvac_min_c", "thermal.tvac_max_c",
+    "rovers.*.name", "rovers.*.provider", "rovers.*.wheels", "rovers.*.camera",
+    "instruments.*.name", "instruments.*.provider", "instruments.*.host",
+    "instruments.*.description", "instruments.*.components",
+})
 
 
 def sim_parameters(profile: Profile) -> dict[str, Any]:
     """The flat parameter object of the sim models (SI units, plain floats)."""
     limits = profile.thermal.avionics
+    battery = profile.thermal.battery
+    power = profile.power
+    drills = [r.drill_max_depth_m for r in profile.rovers if r.drill_max_depth_m]
+    rover = profile.rovers[0] if profile.rovers else None
+    tx_powers = [b.tx_power_w for b in profile.bands if b.tx_power_w is not None]
     params: dict[str, Any] = {
         "site_latitude_deg": float(profile.site.latitude_deg),
         "site_longitude_deg": float(profile.site.longitude_deg),
+        "regolith_night_floor_k": (None if profile.site.night_floor_k is None
+                                   else float(profile.site.night_floor_k)),
         "dry_mass_kg": float(profile.physical.dry_mass_kg),
         "wet_mass_kg": float(profile.physical.wet_mass_kg),
+        "payload_mass_kg": float(profile.physical.payload_mass_kg or 0.0),
         "propellant_kg": float(profile.propellant_kg),
         "main_engine_thrust_n": float(profile.propulsion.main_engine_thrust_n),
         "main_engine_isp_s": float(profile.propulsion.main_engine_isp_s),
-        "solar_array_peak_w": float(profile.power.solar_array_peak_w),
-        "battery_capacity_wh": float(profile.power.battery_capacity_wh),
-        "battery_nominal_v": float(profile.power.battery_nominal_v),
-        "load_descent_w": float(profile.power.load_descent_w),
-        "load_surface_w": float(profile.power.load_surface_w),
-        "load_night_w": float(profile.power.load_night_w),
-        "heater_power_w": float(profile.power.heater_power_w),
-        "heater_setpoint_c": float(profile.power.heater_setpoint_c),
-        "rps_electrical_w": float(profile.power.rps_electrical_w),
-        "rps_thermal_w": float(profile.power.rps_thermal_w),
+        "solar_array_peak_w": float(power.solar_array_peak_w),
+        "solar_array_tilt_deg": float(power.solar_array_tilt_deg),
+        "solar_array_sun_tracking": bool(power.solar_array_sun_tracking),
+        "battery_capacity_wh": float(power.battery_capacity_wh),
+        "battery_nominal_v": float(power.battery_nominal_v),
+        "battery_dod_limit": float(power.battery_dod_limit),
+        "battery_cutoff_v": float(power.battery_cutoff_v),
+        "battery_charge_min_c": float(power.battery_charge_min_c),
+        "load_descent_w": float(power.load_descent_w),
+        "load_surface_w": float(power.load_surface_w),
+        "load_night_w": float(power.load_night_w),
+        "heater_power_w": float(power.heater_power_w),
+        "heater_setpoint_c": float(power.heater_setpoint_c),
+        "rps_electrical_w": float(power.rps_electrical_w),
+        "rps_thermal_w": float(power.rps_thermal_w),
         "mli": bool(profile.thermal.mli),
         "thermal_capacity_j_per_k": float(profile.thermal.thermal_capacity_j_per_k),
         "conductance_w_per_k": float(profile.thermal.conductance_w_per_k),
@@ -73,11 +138,40 @@ def sim_parameters(profile: Profile) -> dict[str, Any]:
         "operating_max_c": float(limits.operating_max_c),
         "survival_min_c": float(limits.survival_min_c),
         "survival_max_c": float(limits.survival_max_c),
+        "battery_operating_min_c": float(battery.operating_min_c),
+        "battery_operating_max_c": float(battery.operating_max_c),
+        "battery_survival_min_c": float(battery.survival_min_c),
+        "battery_survival_max_c": float(battery.survival_max_c),
         "descent_start_altitude_m": float(profile.descent.start_altitude_m),
         "descent_start_horizontal_velocity_mps": float(profile.descent.start_horizontal_velocity_mps),
+        "descent_start_vertical_velocity_mps": float(profile.descent.start_vertical_velocity_mps),
+        "terminal_descent_mps": float(profile.descent.terminal_descent_mps),
+        "touchdown_max_vertical_mps": float(profile.descent.touchdown_max_vertical_mps),
+        "lrf_max_range_m": float(profile.navigation.lrf_max_range_m),
+        "lrf_gate_m": float(profile.navigation.lrf_gate_m),
+        "lrf_terrain_aware_gate": bool(profile.navigation.terrain_aware_gate),
+        "tx_power_w": float(max(tx_powers)) if tx_powers else 0.0,
+        "relay_count": len(profile.relays),
+        "has_rover": bool(profile.rovers),
+        "rover_mass_kg": float(sum(r.mass_kg or 0.0 for r in profile.rovers)),
+        "rover_speed_mps": float(rover.traverse_speed_mps or 0.02) if rover else 0.02,
+        "rover_battery_wh": float(rover.battery_capacity_wh or 100.0) if rover else 100.0,
+        "has_drill": bool(drills),
+        "drill_max_depth_m": float(max(drills)) if drills else 1.5,
         "instruments": [
             {"id": i.id, "name": i.name, "data_rate_bps": float(i.data_rate_bps), "duty": float(i.duty)}
             for i in profile.instruments
+        ],
+        "commands": [
+            {
+                "name": c.name, "opcode": c.opcode,
+                "args": [
+                    {"name": a.name, "low": float(a.range[0]), "high": float(a.range[1]),
+                     "integer": a.type[0] in "ui"}
+                    for a in c.args
+                ],
+            }
+            for c in profile.commands
         ],
     }
     if tuple(params) != SIM_PARAMETER_KEYS:  # the key list is the contract with LanderParams

@@ -35,9 +35,12 @@ FAULT_KINDS: Mapping[str, Mapping[str, float | str | None]] = MappingProxyType({
     "sensor_dropout": {"sensor": "lrf"},
     # Output loss of the arrays (dust, cell string failure).
     "solar_array_degradation": {"fraction": 0.3},
-    # HAKUTO-R Mission 1 (REFERENCE.md): the terrain below drops by jump_m at
+    # HAKUTO-R Mission 1 (April 2023): the terrain below drops by jump_m at
     # once (a crater rim), then slope_drop_m more over slope_length_m downrange.
-    "lrf_altitude_jump": {"jump_m": 3000.0, "slope_drop_m": 0.0, "slope_length_m": 20000.0},
+    # With below_altitude_m > 0 the rim is crossed at the first step after
+    # at_s with the lander that low (so one scenario fits landers of any speed).
+    "lrf_altitude_jump": {"jump_m": 3000.0, "slope_drop_m": 0.0, "slope_length_m": 20000.0,
+                          "below_altitude_m": 0.0},
 })
 
 SENSORS = ("lrf", "imu", "thermal")

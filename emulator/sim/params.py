@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["PRESETS", "InstrumentParams", "LanderParams"]
+__all__ = ["PRESETS", "CommandArgParams", "CommandParams", "InstrumentParams", "LanderParams"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,25 @@ class InstrumentParams:
 
 
 @dataclass(frozen=True)
+class CommandArgParams:
+    """One argument of a telecommand: its name and the closed range it accepts."""
+
+    name: str
+    low: float
+    high: float
+    integer: bool = True
+
+
+@dataclass(frozen=True)
+class CommandParams:
+    """One telecommand the lander accepts: name, opcode and arguments."""
+
+    name: str
+    opcode: int
+    args: tuple[CommandArgParams, ...] = ()
+
+
+@dataclass(frozen=True)
 class LanderParams:
     """Physical parameters of a lander (SI units, °C, degrees). Defaults: a
     generic medium lander, JP variant (MLI + heaters, no RPS)."""
@@ -62,13 +81,15 @@ class LanderParams:
     propellant_kg: float = 1500.0
     # Main engine: assumed storable bipropellant (MMH/MON) class, Isp ~320 s;
     # thrust gives T/W ~ 2.6 lunar g at ignition, so braking takes ~5 minutes.
+    # Payload carried to the surface: part of the landed mass the engine decelerates.
+    payload_mass_kg: float = 0.0
     main_engine_thrust_n: float = 12000.0
     main_engine_isp_s: float = 320.0
 
     # Power. Assumed: ~1 kW body/deployable arrays, 28 V Li-ion battery sized for
     # the ~15-day polar night on heaters (20 kWh, ~130 kg of cells at 150 Wh/kg).
     solar_array_peak_w: float = 1000.0
-    battery_capacity_wh: float = 20000.0
+    battery_capacity_wh: float = 24000.0
     battery_nominal_v: float = 28.0
     load_descent_w: float = 450.0  # avionics + GNC sensors + engine valves (assumed)
     load_surface_w: float = 350.0  # day operations incl. comms and payload power (assumed)
@@ -84,13 +105,24 @@ class LanderParams:
     rps_heat_coupling: float = 0.5  # fraction of RPS waste heat that warms the lander
     battery_charge_efficiency: float = 0.95
     battery_discharge_efficiency: float = 0.95
+    # Battery protection (assumed typical Li-ion practice): the battery is never
+    # discharged deeper than this fraction of its capacity, never below the
+    # low-voltage cut-off, and never charged below battery_charge_min_c.
+    battery_dod_limit: float = 0.8
+    battery_cutoff_v: float = 25.2  # 3.6 V x 7 cells: 0.9 of a 28 V string
+    battery_charge_min_c: float = 0.0
+    battery_operating_min_c: float = -10.0
+    battery_operating_max_c: float = 40.0
+    battery_survival_min_c: float = -20.0
+    battery_survival_max_c: float = 50.0
     bus_voltage_v: float = 28.0  # regulated bus while powered
 
     # Thermal (lumped avionics node + battery, propulsion and radiator nodes).
     mli: bool = True
     thermal_capacity_j_per_k: float = 1.2e5  # ~130 kg of Al-equivalent equipment deck
-    conductance_w_per_k: float = 1.5  # bare structure leak to the environment
-    mli_leak_factor: float = 0.1  # MLI cuts the leak to 0.15 W/K (assumed)
+    # Leak of the closed (MLI-covered, louvres shut) lander to the environment:
+    # the profile gives it with MLI already counted, so it is used as is.
+    conductance_w_per_k: float = 0.2  # ~36 W at night against a ~-195 degC sink (assumed)
     radiator_conductance_w_per_k: float = 20.0  # louvers fully open (assumed)
     louver_open_c: float = 15.0  # louvers start opening here ...
     louver_full_c: float = 30.0  # ... and are fully open here
@@ -104,20 +136,30 @@ class LanderParams:
     survival_min_c: float = -40.0
     survival_max_c: float = 70.0
 
-    # Solar array orientation: tilt from the horizontal, azimuth-tracking. None
-    # means 90° - |latitude|, i.e. facing the equinox noon sun.
-    solar_array_tilt_deg: float | None = None
+    # Solar array orientation: tilt from the horizontal of an azimuth-tracking
+    # array (90 = vertical, as polar landers fly them, facing a Sun that stays
+    # near the horizon), or a two-axis sun-tracking array (tilt unused).
+    solar_array_tilt_deg: float = 90.0
+    solar_array_sun_tracking: bool = False
+    # Regolith night floor (K). None: from the site latitude (see sun.night_floor_k).
+    regolith_night_floor_k: float | None = None
 
     # Descent (REFERENCE.md: powered descent from about 15 km; lunar orbital
     # speed at that height is ~1.69 km/s).
     descent_start_altitude_m: float = 15000.0
     descent_start_horizontal_velocity_mps: float = 1690.0
+    descent_start_vertical_velocity_mps: float = 0.0
     orbit_altitude_m: float = 100000.0  # cruise (coast in lunar orbit)
     terminal_descent_mps: float = 1.5  # constant-rate final descent until contact
     touchdown_max_vertical_mps: float = 3.0  # legs survive below this (assumed)
     lrf_max_range_m: float = 20000.0
     lrf_noise_fraction: float = 0.002
     lrf_gate_m: float = 500.0  # estimator rejects readings further than this from its estimate
+    # Terrain-aware gate: refused readings that agree with each other (a step
+    # in the terrain, not a sensor fault) re-acquire the sensor (APEX 1.0 after
+    # HAKUTO-R, seed 000). False: refused readings only count towards failure.
+    lrf_terrain_aware_gate: bool = False
+    attitude_slew_deg_per_s: float = 10.0  # assumed RCS slew rate limit of the thrust axis
     initial_altitude_error_m: float = 50.0  # 1-sigma orbit-determination error
 
     # Comms. Assumed: X-band transmitter ~20 W RF; 5° minimum elevation.
@@ -134,6 +176,12 @@ class LanderParams:
     has_rover: bool = False
     rover_deploy_delay_s: float = 6.0 * 3600.0
     rover_speed_mps: float = 0.02
+    rover_battery_wh: float = 100.0
+    rover_mass_kg: float = 0.0  # carried until deployment (part of the landed mass)
+    drill_max_depth_m: float = 1.5
+
+    # Telecommands the lander accepts (name, opcode, argument ranges).
+    commands: tuple[CommandParams, ...] = ()
 
     # Numerical steps (s): thermal and power are slow on the surface.
     descent_step_s: float = 0.1
@@ -144,6 +192,7 @@ class LanderParams:
         positive = (
             "dry_mass_kg", "main_engine_isp_s", "battery_capacity_wh", "battery_nominal_v",
             "thermal_capacity_j_per_k", "descent_step_s", "cruise_step_s", "surface_step_s",
+            "attitude_slew_deg_per_s", "rover_battery_wh", "drill_max_depth_m",
         )
         for name in positive:
             if not getattr(self, name) > 0:
@@ -153,13 +202,14 @@ class LanderParams:
             "load_surface_w", "load_night_w", "load_cruise_w", "heater_power_w",
             "rps_electrical_w", "rps_thermal_w", "conductance_w_per_k",
             "radiator_conductance_w_per_k", "descent_start_altitude_m", "tx_power_w",
+            "payload_mass_kg", "battery_cutoff_v", "rover_mass_kg",
         )
         for name in non_negative:
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise ConfigError(f"lander parameter {name}: must be >= 0")
         for name in ("battery_charge_efficiency", "battery_discharge_efficiency",
-                     "mli_leak_factor", "relay_visible_fraction"):
+                     "battery_dod_limit", "relay_visible_fraction"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ConfigError(f"lander parameter {name}: must be in (0, 1]")
         if not 0.0 <= self.rps_heat_coupling <= 1.0:
@@ -171,6 +221,10 @@ class LanderParams:
                 and self.survival_max_c >= self.operating_max_c):
             raise ConfigError("lander parameters: need survival_min <= operating_min < "
                               "operating_max <= survival_max")
+        if not 0.0 <= self.solar_array_tilt_deg <= 90.0:
+            raise ConfigError("lander parameter solar_array_tilt_deg: must be in 0..90")
+        if self.regolith_night_floor_k is not None and not self.regolith_night_floor_k > 0:
+            raise ConfigError("lander parameter regolith_night_floor_k: must be > 0")
         if self.relay_count < 0:
             raise ConfigError("lander parameter relay_count: must be >= 0")
 
@@ -190,15 +244,18 @@ class LanderParams:
                 raise ConfigError(f"lander parameter {key!r}: unknown key")
             if key == "instruments":
                 kwargs[key] = tuple(_instrument(item, i) for i, item in enumerate(value or ()))
-            elif key in ("mli", "has_rover", "has_drill"):
+            elif key == "commands":
+                kwargs[key] = tuple(_command(item, i) for i, item in enumerate(value or ()))
+            elif key in ("mli", "has_rover", "has_drill", "lrf_terrain_aware_gate",
+                         "solar_array_sun_tracking"):
                 if not isinstance(value, bool):
                     raise ConfigError(f"lander parameter {key}: must be true or false")
                 kwargs[key] = value
-            elif key == "relay_count":
+            elif key in ("relay_count",):
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ConfigError(f"lander parameter {key}: must be an integer")
                 kwargs[key] = value
-            elif key == "solar_array_tilt_deg" and value is None:
+            elif key == "regolith_night_floor_k" and value is None:
                 kwargs[key] = None
             else:
                 if isinstance(value, bool) or not isinstance(value, int | float):
@@ -230,6 +287,21 @@ def _instrument(item: Any, index: int) -> InstrumentParams:
         raise ConfigError(f"lander parameter instruments[{index}].id: missing") from exc
     except (TypeError, ValueError, ConfigError) as exc:
         raise ConfigError(f"lander parameter instruments[{index}]: {exc}") from exc
+
+
+def _command(item: Any, index: int) -> CommandParams:
+    if isinstance(item, CommandParams):
+        return item
+    if not isinstance(item, Mapping) or "name" not in item or "opcode" not in item:
+        raise ConfigError(f"lander parameter commands[{index}]: needs name and opcode")
+    args = []
+    for j, arg in enumerate(item.get("args", ()) or ()):
+        try:
+            args.append(CommandArgParams(str(arg["name"]), float(arg["low"]), float(arg["high"]),
+                                         bool(arg.get("integer", True))))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"lander parameter commands[{index}].args[{j}]: {exc}") from exc
+    return CommandParams(str(item["name"]), int(item["opcode"]), tuple(args))
 
 
 # Named parameter sets for tests, benchmarks and profile-less runs.

@@ -11,8 +11,10 @@ a path. Format::
     description: one line
     phase: surface            # cruise | descent | surface
     duration_s: 1382400
-    start_local_time_h: 17.0  # lunar local solar time at the site, 0..24
-    solar_declination_deg: 0.0   # optional, -1.54..1.54
+    epoch: 2027-01-01T00:00:00Z  # UTC; the Sun and Earth follow this date
+    start_local_time_h: 17.0  # optional: start at the first time after the
+                              # epoch when the site's local solar time is this
+    solar_declination_deg: 0.0   # optional what-if, -1.54..1.54 (else from the date)
     relay_deploy_s: [600, 1800]  # optional (cruise), one entry per relay
     faults:                      # optional: CLI strings or mappings
       - heater_stuck_off@3600
@@ -21,26 +23,31 @@ a path. Format::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..errors import ScenarioError
+from ..errors import ConfigError, ScenarioError
+from ..timebase import parse_utc
 from ..yamlsafe import YamlRefused, load_yaml_file
 from .faults import Fault, parse_fault_spec
 
-__all__ = ["PHASES", "Scenario", "list_scenarios", "load_scenario", "scenario_from_mapping"]
+__all__ = ["DEFAULT_EPOCH_UTC", "PHASES", "Scenario", "list_scenarios", "load_scenario", "scenario_from_mapping"]
 
 PHASES = ("cruise", "descent", "surface")
+#: Epoch of a scenario that names none (tests, hand-written files).
+DEFAULT_EPOCH_UTC = datetime(2027, 1, 1, tzinfo=UTC)
 _MAX_DECLINATION_DEG = 1.54  # the Moon's equator is tilted 1.54° to the ecliptic
 _KEYS = {
     "name", "description", "phase", "duration_s", "start_local_time_h",
-    "solar_declination_deg", "relay_deploy_s", "faults",
+    "solar_declination_deg", "relay_deploy_s", "faults", "epoch",
 }
 
 
@@ -52,19 +59,20 @@ class Scenario:
     description: str
     duration_s: float
     phase: str
-    start_local_time_h: float
+    start_local_time_h: float | None = None
     faults: tuple[Fault, ...] = ()
-    solar_declination_deg: float = 0.0
+    solar_declination_deg: float | None = None
     relay_deploy_s: tuple[float, ...] = ()
     source: str = ""  # file it came from, for messages
+    epoch_utc: datetime = DEFAULT_EPOCH_UTC
 
     def with_faults(self, faults: Sequence[Fault]) -> Scenario:
         """A copy with more faults appended (e.g. from the CLI)."""
-        return Scenario(
-            self.name, self.description, self.duration_s, self.phase,
-            self.start_local_time_h, (*self.faults, *faults), self.solar_declination_deg,
-            self.relay_deploy_s, self.source,
-        )
+        return dataclasses.replace(self, faults=(*self.faults, *faults))
+
+    def with_epoch(self, epoch_utc: datetime) -> Scenario:
+        """A copy starting at another UTC date (``--epoch``)."""
+        return dataclasses.replace(self, epoch_utc=epoch_utc)
 
 
 def _scenario_dir() -> Any:
@@ -141,12 +149,27 @@ def scenario_from_mapping(data: Any, *, source: str = "<scenario>") -> Scenario:
     duration = number("duration_s", 0.0)
     if duration <= 0:
         raise fail("duration_s", "must be > 0")
-    local_time = number("start_local_time_h", 12.0)
-    if not 0.0 <= local_time < 24.0:
-        raise fail("start_local_time_h", "must be in 0..24")
-    declination = number("solar_declination_deg", 0.0)
-    if abs(declination) > _MAX_DECLINATION_DEG:
-        raise fail("solar_declination_deg", "must be within ±1.54 (lunar axial tilt)")
+    local_time: float | None = None
+    if data.get("start_local_time_h") is not None:
+        local_time = number("start_local_time_h", 12.0)
+        if not 0.0 <= local_time < 24.0:
+            raise fail("start_local_time_h", "must be in 0..24")
+    declination: float | None = None
+    if data.get("solar_declination_deg") is not None:
+        declination = number("solar_declination_deg", 0.0)
+        if abs(declination) > _MAX_DECLINATION_DEG:
+            raise fail("solar_declination_deg", "must be within ±1.54 (lunar axial tilt)")
+    epoch = DEFAULT_EPOCH_UTC
+    if "epoch" in data:
+        raw_epoch = data["epoch"]
+        if isinstance(raw_epoch, datetime):  # YAML reads an unquoted timestamp itself
+            raw_epoch = raw_epoch.isoformat()
+        if not isinstance(raw_epoch, str):
+            raise fail("epoch", f"must be an ISO 8601 UTC time, got {raw_epoch!r}")
+        try:
+            epoch = parse_utc(raw_epoch)
+        except ConfigError as exc:
+            raise fail("epoch", str(exc)) from None
 
     relays_raw = data.get("relay_deploy_s", []) or []
     if not isinstance(relays_raw, list):
@@ -170,7 +193,7 @@ def scenario_from_mapping(data: Any, *, source: str = "<scenario>") -> Scenario:
         name=name, description=description, duration_s=duration, phase=phase,
         start_local_time_h=local_time, faults=tuple(faults),
         solar_declination_deg=declination, relay_deploy_s=tuple(sorted(relays)),
-        source=source,
+        source=source, epoch_utc=epoch,
     )
 
 

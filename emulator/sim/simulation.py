@@ -772,12 +772,17 @@ class LanderSimulation:
             phase_out = cmd.phase
             self._descent_milestones(est_h)
             # The thrust axis slews at a limited rate: the commanded direction is
-            # followed, not jumped to (no -80 -> 0 deg step at the handover).
-            angle_cmd = math.atan2(cmd.ax_mps2, cmd.az_mps2)
+            # followed, not jumped to (no -80 -> 0 deg step at the handover); the
+            # engine is throttled to the command's component along the actual axis.
+            a_cmd = math.hypot(cmd.ax_mps2, cmd.az_mps2)
             if self._thrust_angle is None:
-                self._thrust_angle = angle_cmd
-            max_turn = math.radians(p.attitude_slew_deg_per_s) * dt
-            self._thrust_angle += max(-max_turn, min(max_turn, angle_cmd - self._thrust_angle))
+                self._thrust_angle = math.atan2(cmd.ax_mps2, cmd.az_mps2)
+            if a_cmd > 1e-6:
+                angle_cmd = math.atan2(cmd.ax_mps2, cmd.az_mps2)
+                max_turn = math.radians(p.attitude_slew_deg_per_s) * dt
+                self._thrust_angle += max(-max_turn, min(max_turn, angle_cmd - self._thrust_angle))
+                along = math.cos(angle_cmd - self._thrust_angle)
+                thrust = max(0.0, min(thrust, mass * a_cmd * along))
             roll = 0.2 * noise()
             pitch = math.degrees(self._thrust_angle) + 0.2 * noise()
             yaw = 90.0 + 0.2 * noise()

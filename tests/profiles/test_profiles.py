@@ -32,14 +32,22 @@ SEEDS = {
 }
 # The flat sim parameter object, key for key from the brief.
 SIM_KEYS = [
-    "site_latitude_deg", "site_longitude_deg", "dry_mass_kg", "wet_mass_kg", "propellant_kg",
-    "main_engine_thrust_n", "main_engine_isp_s", "solar_array_peak_w", "battery_capacity_wh",
-    "battery_nominal_v", "load_descent_w", "load_surface_w", "load_night_w", "heater_power_w",
-    "heater_setpoint_c", "rps_electrical_w", "rps_thermal_w", "mli", "thermal_capacity_j_per_k",
-    "conductance_w_per_k", "operating_min_c", "operating_max_c", "survival_min_c",
-    "survival_max_c", "descent_start_altitude_m", "descent_start_horizontal_velocity_mps",
-    "instruments",
+    "site_latitude_deg", "site_longitude_deg", "regolith_night_floor_k", "dry_mass_kg",
+    "wet_mass_kg", "payload_mass_kg", "propellant_kg", "main_engine_thrust_n",
+    "main_engine_isp_s", "solar_array_peak_w", "solar_array_tilt_deg",
+    "solar_array_sun_tracking", "battery_capacity_wh", "battery_nominal_v", "battery_dod_limit",
+    "battery_cutoff_v", "battery_charge_min_c", "load_descent_w", "load_surface_w",
+    "load_night_w", "heater_power_w", "heater_setpoint_c", "rps_electrical_w", "rps_thermal_w",
+    "mli", "thermal_capacity_j_per_k", "conductance_w_per_k", "operating_min_c",
+    "operating_max_c", "survival_min_c", "survival_max_c", "battery_operating_min_c",
+    "battery_operating_max_c", "battery_survival_min_c", "battery_survival_max_c",
+    "descent_start_altitude_m", "descent_start_horizontal_velocity_mps",
+    "descent_start_vertical_velocity_mps", "terminal_descent_mps", "touchdown_max_vertical_mps",
+    "lrf_max_range_m", "lrf_gate_m", "lrf_terrain_aware_gate", "tx_power_w", "relay_count",
+    "has_rover", "rover_mass_kg", "rover_speed_mps", "rover_battery_wh", "has_drill",
+    "drill_max_depth_m", "instruments", "commands",
 ]  # fmt: skip
+BOOL_KEYS = {"mli", "solar_array_sun_tracking", "lrf_terrain_aware_gate", "has_rover", "has_drill"}
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -155,14 +163,18 @@ def test_sim_parameters_keys_and_types() -> None:
         params = p.sim_parameters()
         assert list(params) == SIM_KEYS
         for key, value in params.items():
-            if key == "mli":
+            if key in BOOL_KEYS:
                 assert type(value) is bool
             elif key == "instruments":
                 assert all(set(i) == {"id", "name", "data_rate_bps", "duty"} for i in value)
+            elif key == "commands":
+                assert all(set(c) == {"name", "opcode", "args"} for c in value)
+            elif key == "relay_count":
+                assert type(value) is int
+            elif key == "regolith_night_floor_k":
+                assert value is None or type(value) is float
             else:
                 assert type(value) is float, key
-    apex = load_profile("apex-1.0").sim_parameters()
-    assert apex["propellant_kg"] == 5390 - apex["dry_mass_kg"]  # brief: wet - dry
 
 
 # ---------------------------------------------------------------- extends

@@ -111,8 +111,9 @@ def test_designed_strategies_keep_temperatures_in_limits_through_the_night() -> 
     for preset in ("generic-heater", "generic-rps"):
         params = PRESETS[preset]
         v = run_preset(preset, "lunar-night").values
-        # The night in this scenario is the whole ~15-day polar night.
-        assert night_mask(run_preset(preset, "lunar-night")).sum() * params.surface_step_s > 14 * DAY_S
+        # The night in this scenario is the whole polar night (about 14 days at
+        # 75 degS, a little more or less with the Sun's declination of the date).
+        assert night_mask(run_preset(preset, "lunar-night")).sum() * params.surface_step_s > 13.5 * DAY_S
         for key in ("thermal.avionics_c", "thermal.battery_c"):
             assert params.operating_min_c <= v[key].min(), (preset, key)
             assert v[key].max() <= params.operating_max_c, (preset, key)
@@ -130,8 +131,10 @@ def test_heater_stuck_off_leaves_survival_limits() -> None:
 
 
 def test_heater_stuck_on_drains_the_battery() -> None:
+    params = PRESETS["generic-heater"]
     v = run_preset("generic-heater", "lunar-night", "heater_stuck_on@3600").values
-    assert v["power.battery_soc"].min() == 0.0
+    # Drained to the depth-of-discharge limit, never below it.
+    assert v["power.battery_soc"].min() == pytest.approx(1.0 - params.battery_dod_limit)
     assert v["power.shed_w"].max() > 0.0
     assert 5.0 in set(v["mode.lander"])  # bus dead
 
@@ -143,8 +146,10 @@ def test_night_is_colder_than_day() -> None:
         night = night_mask(block)
         day = v["sun.elevation_deg"] > 1.0
         assert v["thermal.surface_c"][day].mean() > v["thermal.surface_c"][night].mean() + 50
-        # Regolith cools to about -170 °C at night (REFERENCE: night surface).
-        assert -180.0 < v["thermal.surface_c"][night].min() < -160.0
+        # Regolith cools to the latitude's night floor: 100 K at the equator,
+        # 90 K poleward of 80 deg (Diviner), so 100 - 10 * 75/80 K at 75 degS.
+        floor_c = 100.0 - 10.0 * 75.0 / 80.0 - 273.15
+        assert abs(v["thermal.surface_c"][night].min() - floor_c) < 0.5
     v = run_preset("generic-heater", "lunar-night").values
     assert v["thermal.avionics_c"][day].mean() > v["thermal.avionics_c"][night].mean() + 5
 

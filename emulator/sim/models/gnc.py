@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import IntEnum
 
 LUNAR_GRAVITY_MPS2 = 1.62
 LUNAR_RADIUS_M = 1737.4e3
@@ -34,12 +35,24 @@ ESTIMATOR_GAIN = 0.05  # per 0.1 s step: ~2 s time constant
 VERTICAL_GAIN = 0.5  # 1/s
 HORIZONTAL_GAIN = 0.3  # 1/s
 
-PHASE_CRUISE = 0
-PHASE_BRAKING = 1
-PHASE_APPROACH = 2
-PHASE_TERMINAL = 3
-PHASE_LANDED = 4
-PHASE_CRASHED = 5
+
+
+class Phase(IntEnum):
+    """Flight phase, the value of state key ``gnc.phase``."""
+
+    CRUISE = 0
+    BRAKING = 1
+    APPROACH = 2
+    TERMINAL = 3
+    LANDED = 4
+    CRASHED = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+FLYING_PHASES = frozenset({Phase.BRAKING, Phase.APPROACH, Phase.TERMINAL})
 
 
 def orbital_speed_mps(altitude_m: float) -> float:
@@ -74,7 +87,7 @@ class DescentCommand:
     ax_mps2: float  # commanded horizontal acceleration (thrust only)
     az_mps2: float  # commanded vertical acceleration (thrust only)
     thrust_n: float
-    phase: int
+    phase: Phase
 
 
 def guidance(
@@ -89,10 +102,10 @@ def guidance(
     g_eff = LUNAR_GRAVITY_MPS2 - vx_mps * vx_mps / LUNAR_RADIUS_M
     a_max = max_thrust_n / mass_kg
     if est_altitude_m <= TERMINAL_GATE_M and abs(vx_mps) < BRAKING_END_MPS:
-        phase = PHASE_TERMINAL
+        phase = Phase.TERMINAL
         vz_ref = -terminal_mps
     else:
-        phase = PHASE_BRAKING if abs(vx_mps) > BRAKING_END_MPS else PHASE_APPROACH
+        phase = Phase.BRAKING if abs(vx_mps) > BRAKING_END_MPS else Phase.APPROACH
         a_h_nominal = 0.8 * math.sqrt(max(a_max * a_max - LUNAR_GRAVITY_MPS2**2, 0.01))
         t_go = abs(vx_mps) / a_h_nominal + 40.0
         vz_ref = -min(150.0, max(terminal_mps, est_altitude_m / t_go))
@@ -101,6 +114,23 @@ def guidance(
     ax = -math.copysign(min(a_h_avail, HORIZONTAL_GAIN * abs(vx_mps)), vx_mps)
     thrust = mass_kg * math.hypot(ax, az)
     return DescentCommand(ax, az, min(thrust, max_thrust_n), phase)
+
+
+#: Terrain-aware gate: this many refused readings in a row whose innovations
+#: agree within TERRAIN_STEP_SPREAD are a terrain step, not a sensor fault.
+TERRAIN_STEP_READINGS = 5
+TERRAIN_STEP_SPREAD = 0.05  # relative spread of the innovations (noise is ~0.2 %)
+
+
+def terrain_step(innovations: list[float]) -> bool:
+    """Whether the last refused readings agree on one offset (a crater rim or a
+    cliff moved the ground) rather than scatter (a sensor fault)."""
+    if len(innovations) < TERRAIN_STEP_READINGS:
+        return False
+    recent = innovations[-TERRAIN_STEP_READINGS:]
+    mean = sum(recent) / len(recent)
+    spread = max(recent) - min(recent)
+    return spread <= TERRAIN_STEP_SPREAD * abs(mean)
 
 
 def lrf_gate_ok(range_m: float, est_altitude_m: float, gate_m: float) -> bool:

@@ -16,8 +16,9 @@ def instrument_on(t_s: float, index: int, duty: float, operating: bool) -> bool:
     return ((t_s / 3600.0 + index * _STAGGER) % 1.0) < duty
 
 
-def drill_step(depth_m: float, rate_m_per_h: float, dt_s: float, operating: bool) -> float:
-    """Advance the drill depth by one step."""
+def drill_step(depth_m: float, rate_m_per_h: float, dt_s: float, operating: bool,
+               max_depth_m: float = DRILL_MAX_DEPTH_M) -> float:
+    """Advance the drill depth by one step, down to ``max_depth_m``."""
     if not operating:
         return depth_m
-    return min(DRILL_MAX_DEPTH_M, depth_m + rate_m_per_h * dt_s / 3600.0)
+    return min(max_depth_m, depth_m + rate_m_per_h * dt_s / 3600.0)

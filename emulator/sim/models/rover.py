@@ -4,22 +4,25 @@ not being designed for the night, runs its battery down after sunset."""
 
 from __future__ import annotations
 
-CHARGE_PER_H = 0.05  # solar charging in daylight (assumed)
-DRIVE_PER_H = 0.08  # driving consumption (assumed)
-NIGHT_PER_H = 0.03  # keep-alive at night, no heaters (assumed)
+# Powers (assumed, micro/small rover class): the state of charge moves by
+# power / battery capacity, so a bigger battery drains and fills more slowly.
+CHARGE_W = 5.0  # solar charging in daylight
+DRIVE_W = 8.0  # driving consumption
+NIGHT_W = 3.0  # keep-alive at night, no heaters
 DRIVE_DUTY = 0.5  # drives half the time (assumed)
 
 
 def rover_step(
-    soc: float, distance_m: float, daylight: bool, speed_mps: float, dt_s: float
+    soc: float, distance_m: float, daylight: bool, speed_mps: float, dt_s: float,
+    battery_wh: float = 100.0,
 ) -> tuple[float, float]:
     """Advance (state of charge, distance driven) by one step."""
     hours = dt_s / 3600.0
     if daylight:
         driving = soc > 0.2
-        soc += (CHARGE_PER_H - (DRIVE_PER_H * DRIVE_DUTY if driving else 0.0)) * hours
+        soc += (CHARGE_W - (DRIVE_W * DRIVE_DUTY if driving else 0.0)) * hours / battery_wh
         if driving:
             distance_m += speed_mps * DRIVE_DUTY * dt_s
     else:
-        soc -= NIGHT_PER_H * hours
+        soc -= NIGHT_W * hours / battery_wh
     return min(1.0, max(0.0, soc)), distance_m
