@@ -1,42 +1,95 @@
-"""``mqtt://[user:pass@]HOST[:PORT]/PREFIX`` with aiomqtt.
+"""``mqtt://[user:pass@]HOST[:PORT]/PREFIX`` with aiomqtt, topics as ground software expects.
 
-Downlink: CADU batches are published on ``PREFIX/tm`` (QoS 1 by default,
-``?qos=0`` or ``?qos=2`` to change it), each message a whole number of CADUs:
-``?batch=N`` CADUs, by default as many as fit in 64 KiB.  Uplink: a
-:class:`MqttSource` subscribes to ``PREFIX/tc`` and yields each payload.
+Topics (LANDER is the profile id)::
+
+    PREFIX/LANDER/tm/cadu            channel layer: one CADU per message
+    PREFIX/LANDER/tm/frames/VCID     frames layer: one transfer frame per message
+    PREFIX/LANDER/tm/packets/APID    packets layer: one space packet per message
+    PREFIX/LANDER/params             decoded values as JSON (optional, publish_params)
+    PREFIX/LANDER/tc                 uplink: one CLTU (or several) per message
+    PREFIX/LANDER/status             retained: "online" while up, "offline" as the
+                                     broker's last will, "stopped" after close()
+
+One unit per message unless ``?batch=N`` (then N whole units per message, on the
+topic of the first).  QoS 1 by default (``?qos=0|2``).  ``?tls=1`` connects with
+TLS (the system CAs, or ``?ca=PATH``); user and password come from the URL.
 
 A lost broker is the sink's business, as aiomqtt's docs advise: the pump of
 :class:`~drivers.base.QueuedSink` opens a new client with backoff and publishes
 again from the first message the broker did not acknowledge.  The queue is
 bounded in bytes (``DEFAULT_QUEUE_BYTES`` or ``?queue_bytes=N``); past the bound
-``write()`` awaits.  At QoS 1 a message whose PUBACK was lost with the
-connection is published again, so a subscriber may see it twice (at least
-once); with QoS 0 nothing is acknowledged and a message in flight when the
-broker dies is lost with it, as MQTT defines.
+``write()`` awaits (the engine slows down) and nothing is dropped; bytes still
+queued when ``close()`` gives up are counted in ``dropped_bytes``.  At QoS 1 a
+message whose PUBACK was lost with the connection is published again (at least
+once); at QoS 0 a message in flight when the broker dies is lost, as MQTT
+defines.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import ssl
 from collections.abc import AsyncIterator
+from enum import Enum
+from typing import Any
 
 import aiomqtt
 
-from lunar_hil.emulator.errors import LinkError
+from lunar_hil.emulator.errors import LinkError, UrlError
 
 from .base import Backoff, QueuedSink
 from .url import DriverUrl
 
-#: Default message size bound when the URL gives no ``?batch=``.
-MESSAGE_BYTES = 65536
 #: Connect / publish timeout towards the broker, in seconds.
 BROKER_TIMEOUT_S = 5.0
+#: Messages published concurrently per pump step (QoS 1: PUBACKs in flight).
+MESSAGES_PER_STEP = 256
+#: Lander name used when the caller gives none.
+DEFAULT_LANDER = "lander"
+#: Space packet primary header length (CCSDS 133.0 §4.1.3).
+_PACKET_HEADER = 6
+
+
+class MqttLayer(Enum):
+    """What one message carries, and so which topic it goes to."""
+
+    CHANNEL = "channel"
+    FRAMES = "frames"
+    PACKETS = "packets"
+
+
+def lander_topics(prefix: str, lander: str) -> dict[str, str]:
+    """The fixed topics of one lander (per-VCID/APID topics add a suffix)."""
+    base = f"{prefix}/{lander}"
+    return {
+        "cadu": f"{base}/tm/cadu",
+        "frames": f"{base}/tm/frames",
+        "packets": f"{base}/tm/packets",
+        "params": f"{base}/params",
+        "tc": f"{base}/tc",
+        "status": f"{base}/status",
+    }
+
+
+def _tls_context(url: DriverUrl) -> ssl.SSLContext | None:
+    if not url.int_param("tls", 0):
+        return None
+    ca = url.params.get("ca")
+    try:
+        return ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise UrlError(f"{url.display}: cannot load the CA file {ca!r}: {exc}") from exc
 
 
 def _client(
-    url: DriverUrl, *, identifier: str | None, clean_session: bool | None
+    url: DriverUrl,
+    *,
+    identifier: str | None,
+    clean_session: bool | None,
+    will: aiomqtt.Will | None = None,
 ) -> aiomqtt.Client:
     return aiomqtt.Client(
         url.host,
@@ -46,6 +99,10 @@ def _client(
         identifier=identifier,
         clean_session=clean_session,
         timeout=BROKER_TIMEOUT_S,
+        tls_context=_tls_context(url),
+        will=will,
+        max_inflight_messages=MESSAGES_PER_STEP,
+        max_queued_outgoing_messages=0,
     )
 
 
@@ -69,54 +126,145 @@ async def _until_disconnected(client: aiomqtt.Client) -> None:
             pass
 
 
+def frame_vcid(frame: bytes, frame_type: str) -> int:
+    """VCID from a TM (132.0 §4.1.2.3: 3 bits) or AOS (732.0 §4.1.2.3: 6 bits) header."""
+    return (frame[1] >> 1) & 0x07 if frame_type == "TM" else frame[1] & 0x3F
+
+
 class MqttSink(QueuedSink):
-    """Publish the downlink on ``PREFIX/tm``; reconnect without losing queued bytes."""
+    """Publish the downlink, one unit per message, on the lander's topics."""
 
     transport_errors = (OSError, aiomqtt.MqttError)
 
-    def __init__(self, url: DriverUrl, *, frame_bytes: int | None = None) -> None:
-        super().__init__(url, frame_bytes=frame_bytes)
-        self.topic = f"{url.path}/tm"
+    def __init__(
+        self,
+        url: DriverUrl,
+        *,
+        frame_bytes: int | None = None,
+        lander: str = DEFAULT_LANDER,
+        layer: MqttLayer = MqttLayer.CHANNEL,
+        frame_type: str = "TM",
+    ) -> None:
+        super().__init__(url, frame_bytes=frame_bytes if layer is not MqttLayer.PACKETS else None)
+        self.lander = lander
+        self.layer = layer
+        self.frame_type = frame_type
+        self.topics = lander_topics(url.path, lander)
         self.qos = url.int_param("qos", 1)
-        if frame_bytes:
-            batch = url.int_param("batch", max(1, MESSAGE_BYTES // frame_bytes))
-            self.message_bytes = batch * frame_bytes
-        else:
-            self.message_bytes = url.int_param("batch", MESSAGE_BYTES)
+        self.batch = url.int_param("batch", 1)
+        self.unit_bytes = frame_bytes
         self.counters["messages"] = 0
         self._client: aiomqtt.Client | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._identifier = url.params.get("client_id") or f"lunar-hil-{lander}-{os.getpid()}"
+
+    # -- status topic ------------------------------------------------------
+    def _status(self, state: str) -> bytes:
+        return json.dumps({"lander": self.lander, "state": state}).encode()
 
     async def _connect(self) -> None:
-        client = _client(
-            self.parsed, identifier=self.parsed.params.get("client_id"), clean_session=None
-        )
+        will = aiomqtt.Will(self.topics["status"], self._status("offline"), qos=1, retain=True)
+        client = _client(self.parsed, identifier=self._identifier, clean_session=None, will=will)
         await client.__aenter__()
         self._client = client
         self._watch = asyncio.get_running_loop().create_task(_until_disconnected(client))
+        await client.publish(self.topics["status"], self._status("online"), qos=1, retain=True)
 
+    # -- cutting the stream into units ---------------------------------------
     def _chunk_size(self) -> int:
-        return self.message_bytes
+        if self.unit_bytes:
+            return self.unit_bytes * self.batch * MESSAGES_PER_STEP
+        return 1 << 20
+
+    def _take_size(self, queue: Any) -> int:
+        if self.layer is not MqttLayer.PACKETS:
+            return super()._take_size(queue)
+        # Whole space packets only (a write may end inside one), unless flushing.
+        head = queue.peek(min(queue.size, self._chunk_size()))
+        whole = sum(len(p) for p in self._packets(head))
+        if whole == 0 and self._closing:
+            return queue.size
+        return whole
+
+    @staticmethod
+    def _packets(data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        pos = 0
+        while pos + _PACKET_HEADER <= len(data) and len(out) < MESSAGES_PER_STEP:
+            end = pos + _PACKET_HEADER + ((data[pos + 4] << 8) | data[pos + 5]) + 1
+            if end > len(data):
+                break
+            out.append(data[pos:end])
+            pos = end
+        return out
+
+    def _messages(self, data: bytes) -> list[tuple[str, bytes]]:
+        """(topic, payload) for each message of ``data`` (whole units)."""
+        if self.layer is MqttLayer.PACKETS:
+            units = self._packets(data)
+            if not units and data:
+                units = [data]  # a trailing partial packet at close: send it as it is
+        else:
+            size = self.unit_bytes or len(data)
+            units = [data[i : i + size] for i in range(0, len(data), size)]
+        out: list[tuple[str, bytes]] = []
+        for i in range(0, len(units), self.batch):
+            group = units[i : i + self.batch]
+            out.append((self._topic_of(group[0]), b"".join(group)))
+        return out
+
+    def _topic_of(self, unit: bytes) -> str:
+        if self.layer is MqttLayer.CHANNEL:
+            return self.topics["cadu"]
+        if self.layer is MqttLayer.FRAMES:
+            return f"{self.topics['frames']}/{frame_vcid(unit, self.frame_type)}"
+        apid = ((unit[0] & 0x07) << 8) | unit[1] if len(unit) >= 2 else 0
+        return f"{self.topics['packets']}/{apid}"
 
     async def _send(self, data: bytes) -> int:
         client, watch = self._client, self._watch
         if client is None or watch is None or watch.done():
             raise aiomqtt.MqttError("not connected to the broker")
-        publish = asyncio.ensure_future(client.publish(self.topic, data, qos=self.qos))
-        await asyncio.wait({publish, watch}, return_when=asyncio.FIRST_COMPLETED)
-        if not publish.done():
-            # Connection lost while waiting for the PUBACK: publish again later.
-            publish.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+        messages = self._messages(data)
+        publishes = [asyncio.ensure_future(client.publish(topic, payload, qos=self.qos))
+                     for topic, payload in messages]
+        everything = asyncio.ensure_future(asyncio.wait(publishes))
+        await asyncio.wait({everything, watch}, return_when=asyncio.FIRST_COMPLETED)
+        # Bytes of the acknowledged prefix: a message after a lost one is sent again.
+        sent = 0
+        failed = False
+        for publish, (_topic, payload) in zip(publishes, messages, strict=True):
+            if not failed and publish.done() and not publish.cancelled() \
+                    and publish.exception() is None:
+                sent += len(payload)
+                self.counters["messages"] += 1
+                continue
+            failed = True
+            if not publish.done():
+                publish.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError, Exception):
                 await publish
+        everything.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await everything
+        if failed and sent == 0:
             raise aiomqtt.MqttError("connection lost before the broker acknowledged")
-        publish.result()  # raises MqttError if the publish failed
-        self.counters["messages"] += 1
-        return len(data)
+        return sent
+
+    async def publish_params(self, values: dict[str, Any]) -> None:
+        """Decoded values as JSON on PREFIX/LANDER/params (best effort, QoS 0)."""
+        if self._client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._client.publish(self.topics["params"], json.dumps(values), qos=0)
 
     async def _disconnect(self) -> None:
         client, self._client = self._client, None
         watch, self._watch = self._watch, None
+        if client is not None and self._closing and watch is not None and not watch.done():
+            with contextlib.suppress(aiomqtt.MqttError, OSError, asyncio.TimeoutError):
+                await asyncio.wait_for(client.publish(self.topics["status"],
+                                                      self._status("stopped"), qos=1,
+                                                      retain=True), BROKER_TIMEOUT_S)
         if watch is not None:
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -127,16 +275,17 @@ class MqttSink(QueuedSink):
 
 
 class MqttSource:
-    """Subscribe to ``PREFIX/tc`` and yield each message payload; ends when closed.
+    """Subscribe to the uplink topic PREFIX/LANDER/tc (or ``topic``) and yield payloads.
 
     With ``?client_id=ID`` the session is persistent (clean_session off), so the
     broker keeps QoS 1 telecommands for us while we are reconnecting.
     """
 
-    def __init__(self, url: DriverUrl) -> None:
+    def __init__(self, url: DriverUrl, *, lander: str = DEFAULT_LANDER,
+                 topic: str | None = None) -> None:
         self.parsed = url
         self.url = url.display
-        self.topic = f"{url.path}/tc"
+        self.topic = topic or lander_topics(url.path, lander)["tc"]
         self.qos = url.int_param("qos", 1)
         self.counters = {"messages": 0, "bytes_in": 0, "reconnects": 0}
         client_id = url.params.get("client_id")

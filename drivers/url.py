@@ -44,10 +44,10 @@ _ALLOWED_PARAMS: dict[str, frozenset[str]] = {
     "tcp+connect": frozenset({"queue_bytes"}),
     "serial": frozenset({"baud", "queue_bytes"}),
     "pty": frozenset({"queue_bytes"}),
-    "mqtt": frozenset({"qos", "client_id", "queue_bytes", "batch"}),
+    "mqtt": frozenset({"qos", "client_id", "queue_bytes", "batch", "tls", "ca"}),
     "iq": frozenset({"samp_rate", "baud", "diff"}),
 }
-_INT_PARAMS = frozenset({"baud", "queue_bytes", "qos", "batch", "samp_rate", "diff"})
+_INT_PARAMS = frozenset({"baud", "queue_bytes", "qos", "batch", "samp_rate", "diff", "tls"})
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 
 
