@@ -764,8 +764,9 @@ class LanderSimulation:
             if board is not None:
                 # The board commands a throttle and a thrust-axis target (deg from vertical).
                 throttle, target = min(1.0, max(0.0, board[0])), math.radians(board[1])
-                cmd = replace(cmd, ax_mps2=math.sin(target), az_mps2=math.cos(target),
-                              thrust_n=throttle * max_thrust)
+                accel_cmd = throttle * max_thrust / mass
+                cmd = replace(cmd, ax_mps2=accel_cmd * math.sin(target),
+                              az_mps2=accel_cmd * math.cos(target), thrust_n=throttle * max_thrust)
             thrust = cmd.thrust_n
             if cmd.phase != phase:
                 self._set_phase(cmd.phase)
