@@ -1,10 +1,22 @@
-"""``udp://HOST:PORT``: one datagram per whole number of CADUs.
+"""``udp://HOST:PORT``: one datagram per CADU, frame or space packet, paced.
 
 Ground software (Yamcs' UDP frame link, COSMOS' UDP interface) expects one
 transfer frame per datagram, so with ``frame_bytes`` set the sink sends one CADU
 per datagram by default; ``?batch=N`` packs N CADUs per datagram for higher
 rates.  A datagram never exceeds 65507 bytes (the IPv4 UDP payload limit).
 Without ``frame_bytes`` each write is cut into datagrams of at most 65507 bytes.
+
+With ``packet_stream=True`` (the packets layer, ``--out udp://...?layer=packets``)
+each datagram is one whole space packet, as Yamcs' ``UdpTmDataLink`` expects.
+
+Pacing: with ``pace_bytes_per_s`` (the stream's rate at this run's speed) the
+datagrams of each write leave evenly spread over time, in bursts of at most
+``PACE_TICK_S`` worth of bytes, instead of one burst per engine block.  A 0.1 s
+Ka block (20 Mbit/s: ~250 kB) is larger than Linux's default receive buffer
+(``net.core.rmem_default`` = 208 KiB, of which datagrams use about half after
+kernel overhead), so an unpaced burst loses frames at a default receiver; paced,
+at most ~2.5 kB arrive at once.  Without a rate (``--speed max``) datagrams go
+as fast as the socket takes them, and the receiver needs a large buffer.
 
 The sink sends with an unconnected socket so that a receiver that starts later
 (ICMP port unreachable) does not break the stream.  ``sock_sendto`` waits while
@@ -27,6 +39,11 @@ from .url import DriverUrl
 
 #: 65535 - 8 (UDP header) - 20 (IPv4 header).
 MAX_DATAGRAM = 65507
+#: Pacing granularity: datagrams due within one tick leave together (asyncio's
+#: timer resolution is about a millisecond).
+PACE_TICK_S = 0.001
+#: Space packet primary header length (CCSDS 133.0 §4.1.3).
+_PACKET_HEADER = 6
 #: Datagrams a source holds for a slow reader before it counts drops.
 SOURCE_QUEUE_DATAGRAMS = 65536
 
@@ -34,7 +51,14 @@ SOURCE_QUEUE_DATAGRAMS = 65536
 class UdpSink:
     """Send the stream as UDP datagrams to HOST:PORT."""
 
-    def __init__(self, url: DriverUrl, *, frame_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        url: DriverUrl,
+        *,
+        frame_bytes: int | None = None,
+        pace_bytes_per_s: float | None = None,
+        packet_stream: bool = False,
+    ) -> None:
         self.parsed = url
         self.url = url.display
         self.counters = new_counters()
@@ -58,9 +82,17 @@ class UdpSink:
             if "batch" in url.params:
                 raise UrlError(f"{self.url}: ?batch= needs a known CADU length (frame_bytes)")
             self.datagram_bytes = MAX_DATAGRAM
+        if pace_bytes_per_s is not None and not pace_bytes_per_s > 0:
+            raise UrlError(f"{self.url}: pace must be a positive byte rate, got {pace_bytes_per_s}")
+        if packet_stream and frame_bytes is not None:
+            raise UrlError(f"{self.url}: a packet stream has no fixed unit (frame_bytes)")
+        self.pace_bytes_per_s = pace_bytes_per_s
+        self.packet_stream = packet_stream
+        self.counters["datagrams"] = 0
         self._sock: socket.socket | None = None
         self._addr: tuple[Any, ...] | None = None
-        self._pending = b""  # a partial CADU waiting for the rest of it
+        self._pending = b""  # a partial CADU (or packet) waiting for the rest of it
+        self._next_send = 0.0  # monotonic time the next paced datagram is due
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -84,20 +116,46 @@ class UdpSink:
         except OSError as exc:
             raise LinkError(f"{self.url}: send failed: {exc}") from exc
         self.counters["bytes_out"] += len(data)
+        self.counters["datagrams"] += 1
+
+    def _units(self, buf: bytes) -> tuple[list[bytes], bytes]:
+        """Cut ``buf`` into datagrams; return them and the incomplete tail."""
+        view = memoryview(buf)
+        if self.packet_stream:
+            out: list[bytes] = []
+            pos = 0
+            while pos + _PACKET_HEADER <= len(buf):
+                end = pos + _PACKET_HEADER + ((buf[pos + 4] << 8) | buf[pos + 5]) + 1
+                if end > len(buf):
+                    break
+                out.append(bytes(view[pos:end]))
+                pos = end
+            return out, bytes(view[pos:])
+        size = self.datagram_bytes
+        frame = self.frame_bytes or 1
+        end = len(buf) - len(buf) % frame  # only whole CADUs go out now
+        return [bytes(view[i : min(i + size, end)]) for i in range(0, end, size)], bytes(view[end:])
 
     async def write(self, data: bytes) -> None:
         if self._sock is None:
             raise LinkError(f"{self.url}: write before open() or after close()")
         self.counters["writes"] += 1
         buf = self._pending + bytes(data) if self._pending else bytes(data)
-        size = self.datagram_bytes
-        frame = self.frame_bytes or 1
-        end = len(buf) - len(buf) % frame  # only whole CADUs go out now
-        view = memoryview(buf)
-        for start in range(0, end, size):
-            await self._send_datagram(bytes(view[start : min(start + size, end)]))
-        self._pending = bytes(view[end:])
+        datagrams, self._pending = self._units(buf)
         self.counters["queued_bytes"] = len(self._pending)
+        if self.pace_bytes_per_s is None:
+            for datagram in datagrams:
+                await self._send_datagram(datagram)
+            return
+        loop = asyncio.get_running_loop()
+        # Catch up at most one tick after a stall: never a burst of the backlog.
+        self._next_send = max(self._next_send, loop.time() - PACE_TICK_S)
+        for datagram in datagrams:
+            wait = self._next_send - loop.time()
+            if wait > PACE_TICK_S:
+                await asyncio.sleep(wait)
+            await self._send_datagram(datagram)
+            self._next_send += len(datagram) / self.pace_bytes_per_s
 
     async def close(self) -> None:
         if self._sock is None:
