@@ -14,17 +14,21 @@ from .commands import (
 )
 from .fop import Fop1, FopState
 from .receiver import CommandOutcome, UplinkReceiver, Verification, build_clcw_word
+from .service import BOARD_ORDER, CommandRouter, UplinkInbox
 
 __all__ = [
+    "BOARD_ORDER",
     "TC_COMMAND_APID",
     "ArgKind",
     "ArgSpec",
     "CommandCall",
     "CommandOutcome",
+    "CommandRouter",
     "CommandSpec",
     "CommandTable",
     "Fop1",
     "FopState",
+    "UplinkInbox",
     "UplinkReceiver",
     "Verification",
     "build_clcw_word",

@@ -137,22 +137,25 @@ class CommandCall:
 
 
 def _arg_from_profile(entry: Any) -> ArgSpec:
+    """One profile argument (``name``, ``type``, ``range``) as an :class:`ArgSpec`."""
     get = entry.get if isinstance(entry, Mapping) else (lambda k, d=None: getattr(entry, k, d))
-    kind_text = str(get("type", None) or get("kind", "u8")).lower()
+    kind_value = get("type", None) or get("kind", "u8")
+    kind_text = str(getattr(kind_value, "value", kind_value)).lower()
+    aliases = {"uint8": "u8", "uint16": "u16", "uint32": "u32", "int32": "i32",
+               "float": "f32", "float32": "f32", "float64": "f64", "double": "f64",
+               "boolean": "bool"}
     try:
-        kind = ArgKind(kind_text)
+        kind = ArgKind(aliases.get(kind_text, kind_text))
     except ValueError:
-        aliases = {"uint8": "u8", "uint16": "u16", "uint32": "u32", "int32": "i32",
-                   "float": "f32", "float32": "f32", "float64": "f64", "double": "f64",
-                   "boolean": "bool", "int": "i32"}
-        kind = ArgKind(aliases.get(kind_text, "u8"))
-    choices = tuple(str(c) for c in (get("choices", None) or get("values", None) or ()))
+        raise CommandError(f"argument {get('name')}: unknown wire type {kind_text!r}") from None
+    choices = tuple(str(c) for c in (get("choices", None) or ()))
     if choices:
         kind = ArgKind.ENUM
-    return ArgSpec(str(get("name")), kind, get("min", None) if get("min", None) is not None
-                   else get("minimum", None),
-                   get("max", None) if get("max", None) is not None else get("maximum", None),
-                   choices)
+    low, high = get("min", None), get("max", None)
+    span = get("range", None)
+    if span is not None:
+        low, high = span[0], span[1]
+    return ArgSpec(str(get("name")), kind, low, high, choices)
 
 
 class CommandTable:
@@ -178,7 +181,7 @@ class CommandTable:
             provenance = get("provenance", None) or get("source", "") or ""
             specs.append(CommandSpec(str(get("name")), int(opcode),
                                      tuple(_arg_from_profile(a) for a in (get("args", None) or ())),
-                                     str(getattr(provenance, "source", provenance))))
+                                     str(provenance)))
         return cls(specs)
 
     def names(self) -> list[str]:

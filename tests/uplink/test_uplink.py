@@ -156,7 +156,7 @@ def test_fop_retransmits_a_lost_cltu() -> None:
     fop = Fop1(SCID, VCID, t1_s=1.0)
     assert fop.initialize(rx.clcw()) == []
     first = fop.send(TABLE.encode("HEATER_ON", {}), now=0.0)
-    second = fop.send(TABLE.encode("INSTRUMENT_START", {"instrument": "1"}), now=0.0)
+    second = fop.send(TABLE.encode("INSTRUMENT_START", {"instrument": "0"}), now=0.0)
     del first  # lost on the uplink
     rx.feed(cltu_of(second), 0.1)
     clcw = rx.clcw()
@@ -220,3 +220,46 @@ def test_a_flipped_bit_is_corrected_or_rejected(byte: int, bit: int) -> None:
 def test_fecf_is_the_ccitt_crc_over_the_frame() -> None:
     frame = TcFrame.ad(SCID, VCID, 0, TABLE.encode("HEATER_ON", {})).pack()
     assert int.from_bytes(frame[-2:], "big") == binascii.crc_hqx(frame[:-2], 0xFFFF)
+
+
+def test_router_runs_commands_in_the_sim_and_forwards_to_boards() -> None:
+    """The real sim's command table (a shipped profile) and its CMD_ACCEPTED count."""
+    from lunar_hil.emulator.binding import lander_params
+    from lunar_hil.emulator.sim.scenario import load_scenario
+    from lunar_hil.emulator.sim.simulation import LanderSimulation
+    from lunar_hil.emulator.uplink import CommandRouter, CommandTable, UplinkInbox
+    from lunar_hil.firmware_stubs import protocol as bp
+    from lunar_hil.profiles.loader import load_profile
+
+    profile = load_profile("apex-1.0")
+    table = CommandTable.from_profile(profile)
+    sim = LanderSimulation(lander_params(profile), load_scenario("surface-nominal"))
+
+    class Board:
+        def __init__(self) -> None:
+            self.sent: list[tuple[object, int | None]] = []
+
+        def send(self, message: object, msg_type: int | None = None) -> None:
+            self.sent.append((message, msg_type))
+
+    eps, payload = Board(), Board()
+    router = CommandRouter(sim, {"eps": eps, "payload": payload})
+    rx = UplinkReceiver(scid=SCID, vcid=VCID, commands=table, dispatch=router)
+    now = [0.0]
+    inbox = UplinkInbox(rx, lambda: now[0], light_time_s=lambda t: 1.3)
+    for ns, (name, args) in enumerate([("HEATER_ON", {}), ("INSTRUMENT_START", {"instrument": "0"}),
+                                       ("SET_MODE", {"mode": "9"})]):
+        try:
+            packet = table.encode(name, args)
+        except CommandError:  # out of the profile's range: refused on the ground
+            continue
+        inbox.arrived(cltu_of(TcFrame.ad(SCID, VCID, ns, packet)))
+    assert inbox.deliver_until(1.0) == []  # still in flight: 1.3 s of light time
+    outcomes = inbox.deliver_until(1.3)
+    assert [o.verification for o in outcomes] == [Verification.EXECUTED] * 2, outcomes
+    assert [o.t_s for o in outcomes] == [1.3, 1.3]
+    assert eps.sent == [(bp.BoardCommand(bp.CMD_SWITCH_ON, bytes([bp.SWITCH_HEATER])), None)]
+    assert payload.sent == [(bp.BoardCommand(bp.CMD_INSTRUMENT_START, b"\x00"), None)]
+    block = sim.advance(600.0)
+    assert block.values["cmd.accepted"][-1] == 2
+    assert block.values["thermal.heater_on"][-1] == 1.0
