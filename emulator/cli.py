@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "xtce": "xtce",
     "satyaml": "satyaml",
     "cosmos": "cosmos",
+    "yamcs": "yamcs",
     "links": "links",
     "bench": "bench",
     "vboard": "vboard",

@@ -1,15 +1,22 @@
 """The profile's telecommands as plain definitions for the dictionary writers.
 
-A profile lists its commands (``commands:``: name, APID, opcode, arguments).
-Each is sent as a CCSDS 133.0 telecommand packet (type 1): primary header,
-one opcode octet, then the arguments big-endian in order. Profiles without a
+A profile lists its commands (``commands:``: name, opcode, args). Each is sent
+as a CCSDS 133.0 telecommand packet (type 1, no secondary header) on
+:data:`~lunar_hil.emulator.uplink.commands.TC_COMMAND_APID`: the 16-bit opcode,
+then the arguments big-endian in order (:mod:`lunar_hil.emulator.uplink.commands`
+encodes them). Profiles without a
 command list give no commands (the dictionaries then hold telemetry only).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+from ..uplink.commands import TC_COMMAND_APID
+
+#: Bits of the opcode at the start of the packet data field.
+OPCODE_BITS: Final = 16
 
 
 @dataclass(frozen=True)
@@ -35,14 +42,14 @@ def command_definitions(profile: Any) -> list[CommandDef]:
     out: list[CommandDef] = []
     for c in getattr(profile, "commands", None) or []:
         args = []
-        for a in getattr(c, "arguments", None) or []:
+        for a in getattr(c, "args", None) or []:
             rng = getattr(a, "range", None)
             args.append(ArgumentDef(
                 name=a.name, type=a.type, unit=getattr(a, "unit", "") or "",
                 low=float(rng[0]) if rng else None, high=float(rng[1]) if rng else None,
             ))
         out.append(CommandDef(
-            name=c.name, apid=int(c.apid), opcode=int(c.opcode),
+            name=c.name, apid=TC_COMMAND_APID, opcode=int(c.opcode),
             description=getattr(c, "description", None) or c.name, arguments=tuple(args),
         ))
     return out

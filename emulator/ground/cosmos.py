@@ -26,7 +26,7 @@ from typing import Any
 
 from ..binding import telemetry_dictionary
 from ..telemetry import CHANNEL_TYPES, CUC_COARSE, CUC_FINE, ChannelDef, PacketLayout
-from .commands import command_definitions
+from .commands import OPCODE_BITS, command_definitions
 from .enumerations import enumeration_of
 from .xtce import CUC_FINE_RESOLUTION, HEADER_FIELDS
 
@@ -105,10 +105,11 @@ def command_definitions_text(profile: Any) -> str:
         out.append(f"  APPEND_ID_PARAMETER PKT_APID 11 UINT 0 2047 {c.apid} \"APID\"")
         out.append("  APPEND_PARAMETER SEQ_FLGS 2 UINT 3 3 3 \"unsegmented\"")
         out.append("  APPEND_PARAMETER SRC_SEQ_CTR 14 UINT 0 16383 0 \"sequence count\"")
-        data_len = 1 + sum(int(CHANNEL_TYPES[a.type][-1]) for a in c.arguments)
+        data_len = OPCODE_BITS // 8 + sum(int(CHANNEL_TYPES[a.type][-1]) for a in c.arguments)
         out.append(f"  APPEND_PARAMETER PKT_LEN 16 UINT 0 65535 {data_len - 1} "
                    "\"data octets - 1\"")
-        out.append(f"  APPEND_ID_PARAMETER OPCODE 8 UINT 0 255 {c.opcode} \"opcode\"")
+        out.append(f"  APPEND_ID_PARAMETER OPCODE {OPCODE_BITS} UINT 0 {(1 << OPCODE_BITS) - 1} "
+                   f"{c.opcode} \"opcode\"")
         for a in c.arguments:
             bits, kind = _cosmos_type(a.type)
             low = a.low if a.low is not None else "MIN"

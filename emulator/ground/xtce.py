@@ -29,7 +29,7 @@ from typing import Any, Final
 from ..binding import telemetry_dictionary
 from ..ccsds.packets import PRIMARY_HEADER_LENGTH
 from ..telemetry import CHANNEL_TYPES, CUC_COARSE, CUC_FINE, ChannelDef, PacketLayout
-from .commands import CommandDef, command_definitions
+from .commands import OPCODE_BITS, CommandDef, command_definitions
 from .enumerations import enumeration_of
 
 XTCE_NAMESPACE: Final = "http://www.omg.org/spec/XTCE/20180204"
@@ -183,7 +183,7 @@ def _telemetry(ss: ET.Element, layouts: Iterable[PacketLayout]) -> None:
 
 
 def _commands(ss: ET.Element, commands: list[CommandDef]) -> None:
-    """Telecommands as space packets (CCSDS 133.0, type 1) with their arguments."""
+    """Telecommands as space packets (CCSDS 133.0, type 1): opcode, then the arguments."""
     cmd = _sub(ss, "CommandMetaData")
     arg_types = _sub(cmd, "ArgumentTypeSet")
     metas = _sub(cmd, "MetaCommandSet")
@@ -216,8 +216,9 @@ def _commands(ss: ET.Element, commands: list[CommandDef]) -> None:
                 else:
                     _sub(valid, "ValidRange", minInclusive=int(a.low), maxInclusive=int(a.high))
     opcode_type = "OPCODE_ArgType"
-    el = _sub(arg_types, "IntegerArgumentType", name=opcode_type, signed="false", sizeInBits=8)
-    _sub(el, "IntegerDataEncoding", sizeInBits=8, encoding="unsigned")
+    el = _sub(arg_types, "IntegerArgumentType", name=opcode_type, signed="false",
+              sizeInBits=OPCODE_BITS)
+    _sub(el, "IntegerDataEncoding", sizeInBits=OPCODE_BITS, encoding="unsigned")
 
     root = _sub(metas, "MetaCommand", name="CCSDSTelecommand", abstract="true",
                 shortDescription="CCSDS 133.0 telecommand packet primary header")
