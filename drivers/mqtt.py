@@ -225,29 +225,28 @@ class MqttSink(QueuedSink):
         client, watch = self._client, self._watch
         if client is None or watch is None or watch.done():
             raise aiomqtt.MqttError("not connected to the broker")
-        messages = self._messages(data)
-        publishes = [asyncio.ensure_future(client.publish(topic, payload, qos=self.qos))
-                     for topic, payload in messages]
-        everything = asyncio.ensure_future(asyncio.wait(publishes))
-        await asyncio.wait({everything, watch}, return_when=asyncio.FIRST_COMPLETED)
+        # aiomqtt's publish() costs ~200 us a message (an event and a lock per
+        # call: 4.7k msg/s); it is paho's publish() plus that wait.  Call paho's
+        # (aiomqtt's ``_client``) for the whole step and wait once: paho sets
+        # is_published() when a QoS 0 message is written to the socket, and on
+        # the PUBACK at QoS 1.
+        raw = client._client
+        infos: list[tuple[Any, int]] = []
+        for topic, payload in self._messages(data):
+            info = raw.publish(topic, payload, self.qos)
+            if info.rc != 0:  # not connected (any more)
+                break
+            infos.append((info, len(payload)))
+        while not watch.done() and not all(info.is_published() for info, _ in infos):
+            await asyncio.sleep(0.001)
         # Bytes of the acknowledged prefix: a message after a lost one is sent again.
         sent = 0
-        failed = False
-        for publish, (_topic, payload) in zip(publishes, messages, strict=True):
-            if not failed and publish.done() and not publish.cancelled() \
-                    and publish.exception() is None:
-                sent += len(payload)
-                self.counters["messages"] += 1
-                continue
-            failed = True
-            if not publish.done():
-                publish.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError, Exception):
-                await publish
-        everything.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await everything
-        if failed and sent == 0:
+        for info, size in infos:
+            if not info.is_published():
+                break
+            sent += size
+            self.counters["messages"] += 1
+        if sent == 0 and data:
             raise aiomqtt.MqttError("connection lost before the broker acknowledged")
         return sent
 
