@@ -1,0 +1,1 @@
+"""The physical layer: CADU streams to baseband samples (pure numpy, no I/O)."""
