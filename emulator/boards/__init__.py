@@ -16,8 +16,10 @@ from .link import (
     open_board_transport,
     percentile,
 )
+from .rig import BOARD_KINDS, HilRig, parse_board_option
 
 __all__ = [
+    "BOARD_KINDS",
     "LOCKSTEP_TIMEOUT_S",
     "REALTIME_TIMEOUT_S",
     "BoardEvent",
@@ -25,9 +27,11 @@ __all__ = [
     "BoardLink",
     "BoardTransport",
     "GncBoardController",
+    "HilRig",
     "MqttBoardTransport",
     "SerialBoardTransport",
     "board_topics",
     "open_board_transport",
+    "parse_board_option",
     "percentile",
 ]

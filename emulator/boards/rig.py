@@ -1,0 +1,210 @@
+"""The HIL rig of one run: the boards in the loop and the telecommand uplink.
+
+The engine needs only four calls from it, so its own code stays small:
+
+* :meth:`HilRig.attach` before the run (the GNC board becomes the sim's flight
+  computer),
+* :meth:`HilRig.before_step` with the block's sim time (uplink CLTUs due by
+  then are decoded and executed; the EPS board is polled),
+* :meth:`HilRig.packets` for the payload board's records as space packets,
+* :meth:`HilRig.clcw_word` for the OCF (FARM-1's report and the link's flags).
+
+:meth:`HilRig.summary` is the ``boards`` (and ``uplink``) part of ``run --json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lunar_hil.firmware_stubs import protocol as bp
+
+from ..ccsds.cuc import encode_cuc_batch
+from ..ccsds.packets import SequenceCounter, build_space_packets
+from ..errors import ConfigError
+from ..uplink import CommandRouter, CommandTable, UplinkInbox, UplinkReceiver
+from .gnc import BoardEvent, GncBoardController
+from .link import LOCKSTEP_TIMEOUT_S, REALTIME_TIMEOUT_S, BoardLink, open_board_transport
+
+__all__ = ["BOARD_KINDS", "HilRig", "parse_board_option"]
+
+BOARD_KINDS = ("gnc", "payload", "eps")
+#: CUC T-field of board packets, as the telemetry dictionary's packets (4 + 2 octets).
+_CUC_COARSE, _CUC_FINE = 4, 2
+
+
+def parse_board_option(text: str) -> tuple[str, str]:
+    """``KIND=URL`` of ``--board``; a ConfigError names the problem."""
+    kind, sep, url = text.partition("=")
+    if not sep or not url:
+        raise ConfigError(f"--board {text}: expected KIND=URL, e.g. gnc=/dev/pts/3")
+    if kind not in BOARD_KINDS:
+        raise ConfigError(f"--board {text}: unknown board kind {kind!r} "
+                          f"(known: {', '.join(BOARD_KINDS)})")
+    return kind, url
+
+
+class HilRig:
+    """Boards and uplink of one run (either may be absent)."""
+
+    def __init__(
+        self,
+        *,
+        boards: Mapping[str, str] | None = None,
+        lockstep: bool = True,
+        uplink_url: str | None = None,
+        profile: Any = None,
+        scid: int = 0,
+        tc_vcid: int = 0,
+        payload_apid: int | None = None,
+        payload_vcid: int = 0,
+        epoch_cuc_seconds: float = 0.0,
+    ) -> None:
+        self.board_urls = dict(boards or {})
+        self.timeout_s = LOCKSTEP_TIMEOUT_S if lockstep else REALTIME_TIMEOUT_S
+        self.uplink_url = uplink_url
+        self.profile = profile
+        self.scid = scid
+        self.tc_vcid = tc_vcid
+        self.payload_apid = payload_apid
+        self.payload_vcid = payload_vcid
+        self.epoch_cuc_seconds = epoch_cuc_seconds
+        self.links: dict[str, BoardLink] = {}
+        self.gnc: GncBoardController | None = None
+        self.receiver: UplinkReceiver | None = None
+        self.inbox: UplinkInbox | None = None
+        self.router: CommandRouter | None = None
+        self.eps_status: bp.EpsStatus | None = None
+        self._now = 0.0
+        self._source: Any = None
+        self._pump: asyncio.Task[None] | None = None
+        self._payload_seq = SequenceCounter()
+        self.payload_records = 0
+
+    # ------------------------------------------------------------- set-up
+    def attach(self, sim: Any, engine_actions: Mapping[str, Any] | None = None) -> None:
+        """Open the board links and build the uplink chain around ``sim``."""
+        for kind, url in self.board_urls.items():
+            self.links[kind] = BoardLink(kind, open_board_transport(url, kind),
+                                         timeout_s=self.timeout_s)
+        if "gnc" in self.links:
+            self.gnc = GncBoardController(self.links["gnc"])
+            sim.gnc_computer = self.gnc
+        if self.uplink_url is not None:
+            self.router = CommandRouter(sim, self.links, engine_actions)
+            self.receiver = UplinkReceiver(scid=self.scid, vcid=self.tc_vcid,
+                                           commands=CommandTable.from_profile(self.profile),
+                                           dispatch=self.router)
+            self.inbox = UplinkInbox(self.receiver, lambda: self._now)
+
+    async def open(self) -> None:
+        """Start reading the uplink driver (call inside the engine's event loop)."""
+        if self.inbox is None or self.uplink_url is None:
+            return
+        from lunar_hil.drivers.base import open_source
+        from lunar_hil.drivers.url import parse_url
+
+        parsed = parse_url(self.uplink_url)
+        if parsed.scheme == "mqtt":
+            from lunar_hil.drivers.mqtt import MqttSource
+
+            self._source = MqttSource(parsed, lander=str(getattr(self.profile, "id", "lander")))
+        else:
+            self._source = open_source(parsed)
+        await self._source.open()
+        self._pump = asyncio.ensure_future(self.inbox.pump(self._source))
+
+    async def close(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pump
+        if self._source is not None:
+            with contextlib.suppress(Exception):
+                await self._source.close()
+        for link in self.links.values():
+            link.close()
+
+    # ------------------------------------------------------------ per step
+    def before_step(self, t_s: float) -> None:
+        """Sim time ``t_s`` is about to be simulated: deliver the uplink, poll EPS."""
+        self._now = t_s
+        if self.inbox is not None:
+            self.inbox.deliver_until(t_s)
+        eps = self.links.get("eps")
+        if eps is not None:
+            status = eps.request(bp.EpsPoll(t_s), bp.MsgType.EPS_STATUS,
+                                 matches=lambda s: abs(s.t_s - t_s) < 1e-9)
+            if status is not None:
+                self.eps_status = status
+
+    def eps_overrides(self) -> dict[str, float]:
+        """State keys the EPS board's readings replace (empty without an answer)."""
+        s = self.eps_status
+        if s is None:
+            return {}
+        return {
+            "thermal.heater_on": float(s.switches >> bp.SWITCH_HEATER & 1),
+            "power.bus_voltage_v": s.bus_voltage_v,
+            "power.battery_voltage_v": s.battery_voltage_v,
+            "power.battery_current_a": s.battery_current_a,
+            "power.battery_soc": s.battery_soc,
+        }
+
+    def apply_eps(self, values: dict[str, npt.NDArray[np.float64]]) -> None:
+        """Replace modelled values of a StateBlock by the EPS board's readings."""
+        for key, value in self.eps_overrides().items():
+            if key in values:
+                values[key] = np.full_like(values[key], value)
+
+    def packets(self, t_s: float) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None:
+        """The payload board's records since the last call, as space packets on
+        its APID (CUC time of arrival, then the record): ``(stream, starts)``."""
+        link = self.links.get("payload")
+        if link is None or self.payload_apid is None:
+            return None
+        records = link.drain(bp.MsgType.PAYLOAD_DATA)
+        if not records:
+            return None
+        self.payload_records += len(records)
+        cuc = encode_cuc_batch(np.array([t_s + self.epoch_cuc_seconds]), _CUC_COARSE, _CUC_FINE)
+        packets = []
+        for record in records:
+            data = np.frombuffer(cuc.tobytes() + bytes([record.instrument]) + record.data,
+                                 dtype=np.uint8)
+            seq = self._payload_seq.take(self.payload_apid)
+            packets.append(build_space_packets(self.payload_apid, seq, data).reshape(-1))
+        starts = np.cumsum([0, *(p.size for p in packets[:-1])]).astype(np.int64)
+        return np.concatenate(packets), starts
+
+    def clcw_word(self, *, no_rf_available: bool = False, no_bit_lock: bool = False) -> int | None:
+        """The OCF word; None without an uplink (the engine keeps its default)."""
+        if self.receiver is None:
+            return None
+        return self.receiver.clcw_word(no_rf_available=no_rf_available, no_bit_lock=no_bit_lock)
+
+    # ------------------------------------------------------------- results
+    @property
+    def events(self) -> list[BoardEvent]:
+        return list(self.gnc.events) if self.gnc is not None else []
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.links:
+            out["boards"] = {kind: link.summary() for kind, link in self.links.items()}
+        if self.receiver is not None and self.inbox is not None:
+            last = self.receiver.last
+            out["uplink"] = {
+                **self.receiver.all_counters(),
+                "clcw_nr": self.receiver.clcw().report_value,
+                "last_command": None if last is None or last.command is None
+                else last.command.name,
+                "last_verification": None if last is None else last.verification.name.lower(),
+                "dropped_bytes": self.inbox.counters["dropped_bytes"],
+            }
+        return out
