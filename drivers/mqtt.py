@@ -183,7 +183,7 @@ class MqttSink(QueuedSink):
         head = queue.peek(min(queue.size, self._chunk_size()))
         whole = sum(len(p) for p in self._packets(head))
         if whole == 0 and self._closing:
-            return queue.size
+            return int(queue.size)
         return whole
 
     @staticmethod

@@ -78,8 +78,8 @@ class SerialBoardTransport:
                     return b""
                 return os.read(self._fd, 65536)
             self._port.timeout = timeout
-            first = self._port.read(1)
-            return first + (self._port.read(self._port.in_waiting) if first else b"")
+            first = bytes(self._port.read(1))
+            return first + (bytes(self._port.read(self._port.in_waiting)) if first else b"")
         except (serial.SerialException, OSError):
             # A board unplugged mid-run reads as silence: the caller counts a timeout.
             time.sleep(max(0.0, timeout))
@@ -108,7 +108,9 @@ class MqttBoardTransport:
         down, up = board_topics(url.path, kind)
         self._publish_topic, self._subscribe_topic = (up, down) if board_side else (down, up)
         self._inbox: queue.Queue[bytes] = queue.Queue()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2)
         if url.username is not None:
             self._client.username_pw_set(url.username, url.password)
         subscribed = queue.Queue[int]()

@@ -179,7 +179,7 @@ class CommandTable:
             opcode = get("opcode")
             opcode = getattr(opcode, "value", opcode)
             provenance = get("provenance", None) or get("source", "") or ""
-            specs.append(CommandSpec(str(get("name")), int(opcode),
+            specs.append(CommandSpec(str(get("name")), int(str(opcode), 0),
                                      tuple(_arg_from_profile(a) for a in (get("args", None) or ())),
                                      str(provenance)))
         return cls(specs)
