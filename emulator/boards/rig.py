@@ -31,7 +31,8 @@ from ..uplink import CommandRouter, CommandTable, UplinkInbox, UplinkReceiver
 from .gnc import BoardEvent, GncBoardController
 from .link import LOCKSTEP_TIMEOUT_S, REALTIME_TIMEOUT_S, BoardLink, open_board_transport
 
-__all__ = ["BOARD_KINDS", "HilRig", "parse_board_option"]
+__all__ = ["BOARD_KINDS", "HilRig", "RiggedSampler", "RiggedSimulation", "build_rig",
+           "parse_board_option"]
 
 BOARD_KINDS = ("gnc", "payload", "eps")
 #: CUC T-field of board packets, as the telemetry dictionary's packets (4 + 2 octets).
@@ -188,6 +189,30 @@ class HilRig:
             return None
         return self.receiver.clcw_word(no_rf_available=no_rf_available, no_bit_lock=no_bit_lock)
 
+    # ------------------------------------------------------------ in a run
+    def bind(self, sim: Any, sampler: Any) -> tuple[RiggedSimulation, RiggedSampler]:
+        """Attach to ``sim`` and return the simulation and sampler the engine should use."""
+        self.attach(sim)
+        self.rigged_sim = RiggedSimulation(sim, self)
+        return self.rigged_sim, RiggedSampler(sampler, self)
+
+    def engine(self, emulator: Any) -> None:
+        """The engine whose OCF word the rig keeps current."""
+        self.rigged_sim.engine = emulator
+        word = self.clcw_word()
+        if word is not None:
+            emulator.clcw_word = word
+
+    async def run(self, emulator: Any) -> dict[str, Any]:
+        """Run the engine with the uplink open; the summary gets ``boards``/``uplink``."""
+        await self.open()
+        try:
+            summary: dict[str, Any] = await emulator.run()
+        finally:
+            await self.close()
+        summary.update(self.summary())
+        return summary
+
     # ------------------------------------------------------------- results
     @property
     def events(self) -> list[BoardEvent]:
@@ -197,6 +222,10 @@ class HilRig:
         out: dict[str, Any] = {}
         if self.links:
             out["boards"] = {kind: link.summary() for kind, link in self.links.items()}
+            if self.gnc is not None:
+                out["board_events"] = [
+                    {"t_s": round(e.t_s, 3), "board": e.board, "kind": e.kind.value,
+                     "message": e.message} for e in self.gnc.events[-20:]]
         if self.receiver is not None and self.inbox is not None:
             last = self.receiver.last
             out["uplink"] = {
@@ -208,3 +237,111 @@ class HilRig:
                 "dropped_bytes": self.inbox.counters["dropped_bytes"],
             }
         return out
+
+
+class RiggedSimulation:
+    """The simulation as the engine sees it with a rig: each ``advance`` first
+    delivers the uplink due by then and polls the EPS board, and the block it
+    returns carries the EPS board's readings; the OCF word is refreshed.
+
+    Everything else is the wrapped simulation's (attribute access passes through),
+    so the engine needs no code of its own for boards or telecommands.
+    """
+
+    def __init__(self, sim: Any, rig: HilRig) -> None:
+        self._sim = sim
+        self._rig = rig
+        self.engine: Any = None  # set by HilRig.bind: whose clcw_word to refresh
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sim, name)
+
+    def advance(self, until_s: float) -> Any:
+        rig = self._rig
+        rig.before_step(float(self._sim.time_s))
+        if self.engine is not None:
+            word = rig.clcw_word()
+            if word is not None:
+                self.engine.clcw_word = word
+        block = self._sim.advance(until_s)
+        rig.apply_eps(block.values)
+        return block
+
+
+class RiggedSampler:
+    """The sampler as the engine sees it: the payload board's packets join the
+    sampled ones on the payload APID's virtual channel."""
+
+    def __init__(self, sampler: Any, rig: HilRig) -> None:
+        self._sampler = sampler
+        self._rig = rig
+        if rig.payload_apid is not None and hasattr(sampler, "_layouts"):
+            # The board's records replace the modelled instrument packets on that
+            # APID: one source per APID keeps its sequence count meaningful.
+            sampler._layouts = [lay for lay in sampler._layouts if lay.apid != rig.payload_apid]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sampler, name)
+
+    def sample(self, block: Any, t0: float, t1: float) -> Any:
+        sampled = self._sampler.sample(block, t0, t1)
+        got = self._rig.packets(t1)
+        if got is None:
+            return sampled
+        data, starts = got
+        vcid = self._rig.payload_vcid
+        old = sampled.streams.get(vcid)
+        if old is None:
+            parts: tuple[Any, ...] = (data, starts)
+        else:
+            offset = old[0].size
+            parts = (np.concatenate([old[0], data]), np.concatenate([old[1], starts + offset]))
+        # The engine's stream tuples carry each packet's sample time when the
+        # sampler's do (``(data, starts, times)``).
+        with_times = len(old) == 3 if old is not None else "times" in (type(sampled).__doc__ or "")
+        if with_times:
+            times = np.full(starts.size, t1, dtype=np.float64)
+            parts = (*parts, times if old is None else np.concatenate([old[2], times]))
+        sampled.streams[vcid] = parts
+        sampled.count += int(starts.size)
+        if hasattr(sampled, "by_apid") and self._rig.payload_apid is not None:
+            sampled.by_apid[self._rig.payload_apid] += int(starts.size)
+        return sampled
+
+
+def build_rig(
+    *,
+    boards: list[str],
+    uplink: str | None,
+    profile: Any,
+    setup: Any,
+    speed: float | None,
+    epoch_cuc_seconds: float,
+) -> HilRig | None:
+    """The rig ``run`` needs for ``--board KIND=URL ...`` and ``--uplink URL`` (None: neither).
+
+    The payload board's records go on the APID of the profile's first instrument
+    packet (the sampler's own packets for that APID are then left out by the
+    caller, see :attr:`HilRig.payload_apid`).
+    """
+    if not boards and not uplink:
+        return None
+    urls: dict[str, str] = {}
+    for text in boards:
+        kind, url = parse_board_option(text)
+        if kind in urls:
+            raise ConfigError(f"--board {text}: a {kind} board is already given")
+        urls[kind] = url
+    payload_apid = None
+    if "payload" in urls:
+        instrument_apids = [a.apid for a in profile.apids if getattr(a, "instrument", None)]
+        if not instrument_apids:
+            raise ConfigError(f"--board payload: profile {profile.id} has no instrument APID")
+        payload_apid = int(instrument_apids[0])
+    return HilRig(
+        boards=urls, lockstep=speed != 1.0, uplink_url=uplink, profile=profile,
+        scid=int(setup.scid), tc_vcid=0, payload_apid=payload_apid,
+        payload_vcid=int(setup.vcid_of_apid.get(payload_apid, 0)) if payload_apid is not None
+        else 0,
+        epoch_cuc_seconds=epoch_cuc_seconds,
+    )
