@@ -291,23 +291,39 @@ class RiggedSampler:
         data, starts = got
         vcid = self._rig.payload_vcid
         old = sampled.streams.get(vcid)
-        if old is None:
-            parts: tuple[Any, ...] = (data, starts)
-        else:
-            offset = old[0].size
-            parts = (np.concatenate([old[0], data]), np.concatenate([old[1], starts + offset]))
         # The engine's stream tuples carry each packet's sample time when the
-        # sampler's do (``(data, starts, times)``).
+        # sampler's do (``(data, starts, times)``), in time order: the board's
+        # records count as sampled at the start of the block (the engine hands a
+        # period only the packets sampled before it ends).
         with_times = len(old) == 3 if old is not None else "times" in (type(sampled).__doc__ or "")
-        if with_times:
-            times = np.full(starts.size, t1, dtype=np.float64)
-            parts = (*parts, times if old is None else np.concatenate([old[2], times]))
-        sampled.streams[vcid] = parts
+        if old is None:
+            merged: tuple[Any, ...] = (data, starts)
+            if with_times:
+                merged = (*merged, np.full(starts.size, t0, dtype=np.float64))
+        elif not with_times:
+            merged = (np.concatenate([old[0], data]),
+                      np.concatenate([old[1], starts + old[0].size]))
+        else:
+            merged = _merge_by_time(old, (data, starts, np.full(starts.size, t0)))
+        sampled.streams[vcid] = merged
         sampled.count += int(starts.size)
         if hasattr(sampled, "by_apid") and self._rig.payload_apid is not None:
             sampled.by_apid[self._rig.payload_apid] += int(starts.size)
         return sampled
 
+
+def _merge_by_time(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Two (data, starts, times) packet streams as one, in time order (stable)."""
+    pieces: list[tuple[float, bytes]] = []
+    for data, starts, times in (a, b):
+        ends = [*starts[1:].tolist(), data.size]
+        pieces += [(float(t), data[s:e].tobytes()) for s, e, t in zip(starts.tolist(), ends,
+                                                                      times.tolist(), strict=True)]
+    pieces.sort(key=lambda item: item[0])
+    sizes = [len(p) for _, p in pieces]
+    out_starts = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
+    out_data = np.frombuffer(b"".join(p for _, p in pieces), dtype=np.uint8)
+    return out_data, out_starts, np.array([t for t, _ in pieces], dtype=np.float64)
 
 def build_rig(
     *,
