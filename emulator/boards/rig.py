@@ -31,7 +31,7 @@ from ..uplink import CommandRouter, CommandTable, UplinkInbox, UplinkReceiver
 from .gnc import BoardEvent, GncBoardController
 from .link import LOCKSTEP_TIMEOUT_S, REALTIME_TIMEOUT_S, BoardLink, open_board_transport
 
-__all__ = ["BOARD_KINDS", "HilRig", "RiggedSampler", "RiggedSimulation", "build_rig",
+__all__ = ["BOARD_KINDS", "HilRig", "PtyUplinkSource", "RiggedSampler", "RiggedSimulation", "build_rig",
            "parse_board_option"]
 
 BOARD_KINDS = ("gnc", "payload", "eps")
@@ -111,7 +111,9 @@ class HilRig:
         from lunar_hil.drivers.url import parse_url
 
         parsed = parse_url(self.uplink_url)
-        if parsed.scheme == "mqtt":
+        if parsed.scheme == "pty":
+            self._source = PtyUplinkSource()
+        elif parsed.scheme == "mqtt":
             from lunar_hil.drivers.mqtt import MqttSource
 
             self._source = MqttSource(parsed, lander=str(getattr(self.profile, "id", "lander")))
@@ -237,6 +239,59 @@ class HilRig:
                 "dropped_bytes": self.inbox.counters["dropped_bytes"],
             }
         return out
+
+
+class PtyUplinkSource:
+    """``--uplink pty``: a new pseudo-terminal whose path is printed as
+    ``uplink pty: /dev/pts/N``; a ground tool writes CLTUs into it."""
+
+    def __init__(self) -> None:
+        self.url = "pty"
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._fds: tuple[int, int] | None = None
+        self.path = ""
+
+    async def open(self) -> None:
+        import os
+        import tty
+
+        master, slave = os.openpty()
+        tty.setraw(master)
+        tty.setraw(slave)
+        self._fds = (master, slave)
+        self.path = os.ttyname(slave)
+        print(f"uplink pty: {self.path}", flush=True)
+
+        def readable() -> None:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO while no writer has the port open
+                return
+            if data:
+                self._queue.put_nowait(data)
+
+        asyncio.get_running_loop().add_reader(master, readable)
+
+    def __aiter__(self) -> Any:
+        return self._chunks()
+
+    async def _chunks(self) -> Any:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            yield item
+
+    async def close(self) -> None:
+        import os
+
+        if self._fds is not None:
+            asyncio.get_running_loop().remove_reader(self._fds[0])
+            for fd in self._fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._fds = None
+        self._queue.put_nowait(None)
 
 
 class RiggedSimulation:
