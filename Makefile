@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # The demo streams APEX 1.0 into the embedded ground receiver with the live view.
 DEMO_ARGS ?= --profile apex-1.0 --band X --speed 1 --duration 120
 
-.PHONY: demo test bench lint typecheck sysdeps venv clean
+.PHONY: demo test bench lint typecheck sysdeps venv clean gallery
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,15 @@ demo: $(STAMP)
 	$(BIN)/lunar-hil run $(DEMO_ARGS)
 
 # System packages the tests use for real: libfec (independent RS/Viterbi
-# reference) and mosquitto (a real MQTT broker). Installed with apt-get when
+# reference), mosquitto (a real MQTT broker), and gnuradio + gr-satellites (a real
+# SDR receiver decodes our IQ; they run under the system python3). Installed with apt-get when
 # missing and we are root; otherwise we say what is missing and stop.
 sysdeps:
 	@missing=""; \
 	ldconfig -p | grep -q 'libfec.so.0' || missing="$$missing libfec0 libfec-dev"; \
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	/usr/bin/python3 -c 'from gnuradio import gr' 2>/dev/null || missing="$$missing gnuradio"; \
+	[ -x /usr/bin/gr_satellites ] || missing="$$missing gr-satellites"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -58,3 +61,24 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# The README's figures, regenerated from project commands: the HAKUTO-R M1
+# altitude-sensor anomaly, a Series 3 (heaters) night against an APEX 1.0 (RPS)
+# night, and a links timeline. The night profiles in docs/gallery/profiles/
+# extend the shipped ones with housekeeping every 100 s, so 14 days decode fast.
+GALLERY := docs/gallery
+GALLERY_TMP := .gallery-work
+gallery: $(STAMP)
+	@mkdir -p $(GALLERY_TMP)
+	$(BIN)/lunar-hil run --profile hakuto-r-m1 --scenario descent-lrf-anomaly --speed max --out file:$(GALLERY_TMP)/m1.cadu
+	$(BIN)/lunar-hil decode --profile hakuto-r-m1 $(GALLERY_TMP)/m1.cadu --params-out $(GALLERY_TMP)/m1.jsonl
+	$(BIN)/lunar-hil plot $(GALLERY_TMP)/m1.jsonl --preset descent --title "HAKUTO-R M1: altitude-sensor anomaly replay" --out $(GALLERY)/m1-anomaly.png
+	for p in series-3 apex-1.0; do \
+	  $(BIN)/lunar-hil run --profile $(GALLERY)/profiles/$$p-night.yaml --scenario lunar-night --speed max --out file:$(GALLERY_TMP)/$$p.cadu && \
+	  $(BIN)/lunar-hil decode --profile $(GALLERY)/profiles/$$p-night.yaml $(GALLERY_TMP)/$$p.cadu --params-out $(GALLERY_TMP)/$$p-night.jsonl || exit 1; \
+	done
+	$(BIN)/lunar-hil plot $(GALLERY_TMP)/series-3-night.jsonl $(GALLERY_TMP)/apex-1.0-night.jsonl --preset night --title "14-day lunar night: Series 3 (heaters) vs APEX 1.0 (RPS)" --out $(GALLERY)/night-series3-vs-apex.png
+	$(BIN)/lunar-hil run --profile $(GALLERY)/profiles/apex-1.0-night.yaml --scenario surface-nominal --speed max --duration 172800 --out file:$(GALLERY_TMP)/links.cadu
+	$(BIN)/lunar-hil decode --profile $(GALLERY)/profiles/apex-1.0-night.yaml $(GALLERY_TMP)/links.cadu --params-out $(GALLERY_TMP)/links.jsonl
+	$(BIN)/lunar-hil plot $(GALLERY_TMP)/links.jsonl --preset links --title "APEX 1.0 links over 2 days on the surface" --out $(GALLERY)/links-timeline.png
+	rm -rf $(GALLERY_TMP)
