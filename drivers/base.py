@@ -22,7 +22,8 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Coroutine
-from typing import Any, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
 
 from lunar_hil.emulator.errors import LinkError, UrlError
 
@@ -69,6 +70,41 @@ class ByteSink(Protocol):
     async def close(self) -> None:
         """Flush what is queued, then release the transport."""
         ...
+
+    async def __aenter__(self) -> Self:
+        """``async with sink:`` opens it ..."""
+        ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """... and closes (flushes) it on the way out."""
+        ...
+
+
+class AsyncOpenClose:
+    """A driver used as ``async with``: ``open()`` on entry, ``close()`` on exit.
+
+    Every sink (and source) derives from it, so a caller holds its drivers in
+    one :class:`contextlib.AsyncExitStack` and never calls ``open`` by hand.
+    """
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
 
 @runtime_checkable
@@ -189,7 +225,7 @@ class Backoff:
         self.delay = self.initial
 
 
-class QueuedSink:
+class QueuedSink(AsyncOpenClose):
     """Base of sinks with a bounded queue, a pump task and reconnect with backoff.
 
     Subclasses implement :meth:`_connect` (raise OSError-like errors on failure),
@@ -201,6 +237,8 @@ class QueuedSink:
 
     #: Exceptions meaning "the transport failed; reconnect".
     transport_errors: tuple[type[BaseException], ...] = (OSError,)
+    #: How long ``open()`` keeps retrying the first connection (0: one attempt).
+    connect_timeout: float = 0.0
 
     def __init__(
         self,
@@ -264,10 +302,19 @@ class QueuedSink:
         loop = asyncio.get_running_loop()
         self._queue = ByteQueue(self.queue_limit)
         self._failed = loop.create_future()
-        try:
-            await self._connect()
-        except self.transport_errors as exc:
-            raise self.link_error("cannot open", exc) from exc
+        # The first connection retries with backoff for ``connect_timeout`` s, so
+        # a peer started a moment later (``decode ... &`` then ``run``) is no race.
+        deadline = loop.time() + self.connect_timeout
+        backoff = Backoff()
+        while True:
+            try:
+                await self._connect()
+                break
+            except self.transport_errors as exc:
+                if loop.time() + backoff.delay > deadline:
+                    raise self.link_error("cannot open", exc) from exc
+                self.last_error = str(exc)
+                await backoff.sleep()
         self._connected = True
         self._pump_task = loop.create_task(self._pump(), name=f"pump {self.url}")
 
@@ -393,11 +440,26 @@ class QueuedSink:
             raise
 
 
-def open_sink(url: str | DriverUrl, *, frame_bytes: int | None = None) -> ByteSink:
-    """Build the sink a URL names (not yet opened: ``await sink.open()``).
+def open_sink(
+    url: str | DriverUrl,
+    *,
+    frame_bytes: int | None = None,
+    symbol_rate: int | None = None,
+    layer: str = "channel",
+    lander: str | None = None,
+    frame_type: str = "TM",
+    pace_bytes_per_s: float | None = None,
+) -> ByteSink:
+    """Build the sink a URL names (not yet opened: ``async with sink: ...``).
 
-    ``frame_bytes`` is the CADU length: UDP datagrams and MQTT messages then carry
-    a whole number of CADUs.  Raises :class:`UrlError` for a bad URL.
+    ``frame_bytes`` is the unit of the stream (the CADU length for the channel
+    stream): UDP datagrams and MQTT messages then carry a whole number of units.
+    ``symbol_rate`` is the channel symbol rate, for sinks that modulate (``iq:``)
+    when the URL gives no ``baud=``. ``layer`` (an output layer's name),
+    ``lander`` and ``frame_type`` pick MQTT topics: ``PREFIX/LANDER/tm/cadu``,
+    ``.../tm/frames/VCID`` or ``.../tm/packets/APID``.  Raises :class:`UrlError`
+    for a bad URL. ``pace_bytes_per_s`` spreads UDP datagrams evenly at the
+    stream's rate (None: as fast as they come).
     """
     parsed = as_url(url)
     if frame_bytes is not None and frame_bytes <= 0:
@@ -410,7 +472,9 @@ def open_sink(url: str | DriverUrl, *, frame_bytes: int | None = None) -> ByteSi
     if scheme == "udp":
         from .udp import UdpSink
 
-        return UdpSink(parsed, frame_bytes=frame_bytes)
+        # The packets layer: one space packet per datagram (Yamcs' UdpTmDataLink).
+        return UdpSink(parsed, frame_bytes=frame_bytes, packet_stream=layer == "packets",
+                       pace_bytes_per_s=pace_bytes_per_s)
     if scheme == "tcp":
         from .tcp import TcpListenSink
 
@@ -428,13 +492,16 @@ def open_sink(url: str | DriverUrl, *, frame_bytes: int | None = None) -> ByteSi
 
         return PtySink(parsed, frame_bytes=frame_bytes)
     if scheme == "mqtt":
-        from .mqtt import MqttSink
+        from .mqtt import DEFAULT_LANDER, MqttLayer, MqttSink
 
-        return MqttSink(parsed, frame_bytes=frame_bytes)
+        # The coded stream and the CADUs both go to tm/cadu.
+        mqtt_layer = MqttLayer(layer) if layer in {"frames", "packets"} else MqttLayer.CHANNEL
+        return MqttSink(parsed, frame_bytes=frame_bytes, lander=lander or DEFAULT_LANDER,
+                        layer=mqtt_layer, frame_type=frame_type)
     if scheme == "iq":
         from .iq import IqSink
 
-        return IqSink(parsed)
+        return IqSink(parsed, symbol_rate=symbol_rate)
     raise UrlError(f"{parsed.display}: no sink for scheme {scheme!r}")
 
 

@@ -8,11 +8,11 @@ from typing import BinaryIO
 
 from lunar_hil.emulator.errors import LinkError
 
-from .base import READ_CHUNK, new_counters
+from .base import READ_CHUNK, AsyncOpenClose, new_counters
 from .url import DriverUrl
 
 
-class FileSink:
+class FileSink(AsyncOpenClose):
     """Write the stream to a file (truncated on open).
 
     Writes go straight to a buffered file: a local disk is faster than any link
@@ -53,7 +53,7 @@ class FileSink:
             raise LinkError(f"{self.url}: close failed: {exc}") from exc
 
 
-class FileSource:
+class FileSource(AsyncOpenClose):
     """Read a file in chunks of up to 64 KiB; the iteration ends at EOF."""
 
     def __init__(self, url: DriverUrl, chunk_size: int = READ_CHUNK) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from lunar_hil.emulator.errors import LinkError, UrlError
 
-from .base import new_counters
+from .base import AsyncOpenClose, new_counters
 from .url import DriverUrl
 
 #: Input bytes turned into samples per step (bounds memory: 64 KiB in -> 4 MiB
@@ -28,16 +28,16 @@ from .url import DriverUrl
 IQ_CHUNK = 65536
 
 
-class IqSink:
+class IqSink(AsyncOpenClose):
     """Write the stream as BPSK baseband samples (complex float32) to a file."""
 
-    def __init__(self, url: DriverUrl) -> None:
+    def __init__(self, url: DriverUrl, *, symbol_rate: int | None = None) -> None:
         self.parsed = url
         self.url = url.display
         self.counters = new_counters()
         self.counters["samples"] = 0
         samp_rate = url.int_param("samp_rate", 0)
-        baud = url.int_param("baud", 0)
+        baud = url.int_param("baud", symbol_rate or 0)  # the URL's baud= wins
         if not samp_rate:
             raise UrlError(f"{self.url}: samp_rate missing (samples per second)")
         if not baud:

@@ -34,7 +34,7 @@ from typing import Any
 
 from lunar_hil.emulator.errors import LinkError, UrlError
 
-from .base import new_counters
+from .base import AsyncOpenClose, new_counters
 from .url import DriverUrl
 
 #: 65535 - 8 (UDP header) - 20 (IPv4 header).
@@ -48,7 +48,7 @@ _PACKET_HEADER = 6
 SOURCE_QUEUE_DATAGRAMS = 65536
 
 
-class UdpSink:
+class UdpSink(AsyncOpenClose):
     """Send the stream as UDP datagrams to HOST:PORT."""
 
     def __init__(

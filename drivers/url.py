@@ -40,14 +40,17 @@ DEFAULT_MQTT_PORT = 1883
 _ALLOWED_PARAMS: dict[str, frozenset[str]] = {
     "file": frozenset(),
     "udp": frozenset({"batch"}),
-    "tcp": frozenset({"queue_bytes"}),
+    "tcp": frozenset({"queue_bytes", "stall_ms"}),
     "tcp+connect": frozenset({"queue_bytes"}),
     "serial": frozenset({"baud", "queue_bytes"}),
     "pty": frozenset({"queue_bytes"}),
     "mqtt": frozenset({"qos", "client_id", "queue_bytes", "batch", "tls", "ca"}),
     "iq": frozenset({"samp_rate", "baud", "diff"}),
 }
-_INT_PARAMS = frozenset({"baud", "queue_bytes", "qos", "batch", "samp_rate", "diff", "tls"})
+# ``layer`` (which downlink layer an output takes) is read by the emulator, for any scheme.
+_ALLOWED_PARAMS = {scheme: names | {"layer"} for scheme, names in _ALLOWED_PARAMS.items()}
+_INT_PARAMS = frozenset({"baud", "queue_bytes", "stall_ms", "qos", "batch", "samp_rate", "diff",
+                         "tls"})
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 
 
@@ -166,6 +169,11 @@ def _parse_params(text: str, scheme: str, query: str) -> dict[str, str]:
 
 
 def _parse_file(text: str, rest: str) -> DriverUrl:
+    # A file name may contain '?': only a query that starts with a known option is one.
+    base, sep, query = rest.rpartition("?")
+    params = {}
+    if sep and query.partition("=")[0] in _ALLOWED_PARAMS["file"]:
+        rest, params = base, _parse_params(text, "file", query)
     path = rest
     if path.startswith("//"):
         # file:///abs/path (RFC 8089); only the local host is meaningful here.
@@ -175,7 +183,7 @@ def _parse_file(text: str, rest: str) -> DriverUrl:
         path = sep + tail
     if not path:
         raise _fail(text, "file path missing")
-    return DriverUrl(scheme="file", path=path, raw=text)
+    return DriverUrl(scheme="file", path=path, params=params, raw=text)
 
 
 def _parse_serial(text: str, device: str) -> DriverUrl:
@@ -292,9 +300,9 @@ def parse_url(text: str) -> DriverUrl:
         if not path:
             raise _fail(text, "IQ file path missing (iq:PATH?samp_rate=N&baud=N)")
         params = _parse_params(text, "iq", query)
-        for needed in ("samp_rate", "baud"):
-            if needed not in params:
-                raise _fail(text, f"option {needed}= missing (iq:PATH?samp_rate=N&baud=N)")
+        # baud= may be left out: the emulator passes the band's symbol rate.
+        if "samp_rate" not in params:
+            raise _fail(text, "option samp_rate= missing (iq:PATH?samp_rate=N[&baud=N])")
         return DriverUrl(scheme="iq", path=path, params=params, raw=text)
     raise _fail(
         text,

@@ -1,13 +1,28 @@
 """The ``lunar-hil`` command.
 
-Each subcommand lives in :mod:`emulator.commands` as a module with
-``register(subparsers)`` (adds its parser and sets ``handler``) so the
-command-line contract in DESIGN.md stays in one visible place: ``COMMANDS``.
+Each subcommand lives in :mod:`lunar_hil.emulator.commands` as a module with
+``register(subparsers)`` (adds its parser and sets ``handler``); ``COMMANDS``
+lists every one that exists, in help order.
 
-Error policy: a :class:`~emulator.errors.ConfigError` (bad profile, option,
-URL, file) prints one line per problem on stderr and exits 2; argparse usage
-errors also exit 2 with one line. Any other :class:`EmulatorError` exits 1 with
-one line. A traceback is a bug.
+Exit codes, the same for every command:
+
+====  =====================================================================
+code  meaning
+====  =====================================================================
+0     success
+1     a failure during the run: a link that broke after start, a write that
+      failed, any other :class:`~lunar_hil.emulator.errors.EmulatorError`
+2     something to fix before starting again: the command line, a profile,
+      a scenario, a URL, the environment, or a file, device or peer that
+      cannot be opened at start (:class:`~lunar_hil.emulator.errors.ConfigError`
+      and its subclasses, argparse usage errors)
+130   interrupted by SIGINT (Ctrl-C)
+143   terminated by SIGTERM
+====  =====================================================================
+
+Every error is one line per problem on stderr (``lunar-hil: error: ...``); the
+code comes from the error's class (``EmulatorError.exit_code``). A traceback is
+a bug.
 """
 
 from __future__ import annotations
@@ -18,7 +33,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from .errors import ConfigError, EmulatorError
+from .errors import EXIT_SIGINT, EXIT_START_FAILURE, EmulatorError
 
 # Subcommand name -> module under emulator.commands. Order is the help order.
 COMMANDS: dict[str, str] = {
@@ -29,7 +44,7 @@ COMMANDS: dict[str, str] = {
     "satyaml": "satyaml",
     "cosmos": "cosmos",
     "yamcs": "yamcs",
-    "links": "links",
+    "plot": "plot",
     "bench": "bench",
     "vboard": "vboard",
     "send-tc": "send_tc",
@@ -40,7 +55,7 @@ class _OneLineParser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_START_FAILURE, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,13 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     sub.required = True
     for module_name in COMMANDS.values():
-        try:
-            module = importlib.import_module(f"{__package__}.commands.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.commands.{module_name}":
-                raise
-            continue  # command not built yet
-        module.register(sub)
+        importlib.import_module(f"{__package__}.commands.{module_name}").register(sub)
     return parser
 
 
@@ -66,15 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         rc = args.handler(args)
-    except ConfigError as exc:
+    except EmulatorError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"lunar-hil: error: {line}", file=sys.stderr)
-        return 2
-    except EmulatorError as exc:
-        print(f"lunar-hil: error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return EXIT_SIGINT
     except BrokenPipeError:
         return 0
     return int(rc or 0)

@@ -11,16 +11,34 @@ CRC failures and sync slips are counters (see :mod:`emulator.ccsds.receiver`).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+#: Process exit codes of every ``lunar-hil`` command (one table, see emulator.cli).
+EXIT_OK = 0
+EXIT_RUN_FAILURE = 1
+EXIT_START_FAILURE = 2
+EXIT_SIGINT = 130  # 128 + SIGINT, the shell convention
+EXIT_SIGTERM = 143  # 128 + SIGTERM
+
 
 class EmulatorError(Exception):
-    """Root of every error lunar-hil raises on purpose."""
+    """Root of every error lunar-hil raises on purpose.
+
+    ``exit_code`` is what the CLI exits with when this error ends a command:
+    1 for a failure during the run, unless a subclass says otherwise.
+    """
+
+    exit_code: ClassVar[int] = EXIT_RUN_FAILURE
 
 
 class ConfigError(EmulatorError):
     """Bad input at the edges: a profile, a scenario, a CLI option or a URL.
 
-    The CLI prints ``str(exc)`` as one line and exits with code 2.
+    The CLI prints ``str(exc)`` as one line and exits with code 2: the user can
+    fix it before starting again.
     """
+
+    exit_code: ClassVar[int] = EXIT_START_FAILURE
 
 
 class ProfileError(ConfigError):
@@ -40,6 +58,13 @@ class ScenarioError(ConfigError):
 
 class UrlError(ConfigError):
     """An output or input URL could not be understood."""
+
+
+class UnavailableError(ConfigError):
+    """A file, device or peer named on the command line cannot be opened at start.
+
+    The same transport failing later, during the run, is a :class:`LinkError`.
+    """
 
 
 class ProtocolError(EmulatorError):
@@ -65,4 +90,8 @@ class CommandError(EmulatorError):
 
 
 class LinkError(EmulatorError):
-    """A transport failed: serial port, broker, socket or file."""
+    """A transport failed: serial port, broker, socket or file.
+
+    Raised by a driver's ``open()`` too; the command that opens its drivers at
+    start turns that into :class:`UnavailableError` (exit 2).
+    """

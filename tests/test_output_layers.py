@@ -77,7 +77,7 @@ def test_udp_frames_layer_sends_one_frame_per_datagram(capsys):
     assert {len(d) for d in got} == {length}
 
 
-@pytest.mark.parametrize("url", ["file:/tmp/x.bin?layer=bits", "udp://127.0.0.1:9?layer=packets"])
+@pytest.mark.parametrize("url", ["file:/tmp/x.bin?layer=bits", "udp://127.0.0.1:9?layer=bytes"])
 def test_bad_layer_is_a_one_line_error(url, capsys):
     assert main(["run", "--profile", "apex-1.0", "--duration", "1", "--out", url]) == 2
     err = capsys.readouterr().err.strip().splitlines()

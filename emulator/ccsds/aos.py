@@ -333,6 +333,8 @@ class AosFramer:
         self.data_field_length = aos_data_field_length(
             frame_length, ocf=ocf, fecf=fecf, insert_zone=insert_zone
         )
+        # The M_PDU header (FHP) precedes the packet zone (732.0-B §4.1.4.2).
+        self.packet_zone_length = self.data_field_length - MPDU_HEADER_LENGTH
         self._vc_next: dict[int, int] = {}
 
     def frame(
@@ -343,16 +345,16 @@ class AosFramer:
         ocf_words: npt.ArrayLike | None = None,
         insert_zones: npt.ArrayLike | None = None,
     ) -> npt.NDArray[np.uint8]:
-        """Frame ``(N, data_field_length - 2)`` packet zones -> ``(N, frame_length)``.
+        """Frame ``(N, packet_zone_length)`` packet zones -> ``(N, frame_length)``.
 
         ``insert_zones`` defaults to zeros when the channel has an insert zone.
         """
         zones, single = _as_fields(packet_zones)
         rows = zones.shape[0]
-        if zones.shape[1] != self.data_field_length - MPDU_HEADER_LENGTH:
+        if zones.shape[1] != self.packet_zone_length:
             raise LocalProtocolError(
                 f"packet zones are {zones.shape[1]} octets, this channel needs "
-                f"{self.data_field_length - MPDU_HEADER_LENGTH}"
+                f"{self.packet_zone_length}"
             )
         if self.ocf != (ocf_words is not None):
             raise LocalProtocolError(

@@ -9,8 +9,7 @@ sublayer::
                   -> [convolutional r=1/2 K=7, G2 inverted]       §3
 
 Without convolutional coding the channel stream is the CADU stream (ASM +
-randomized codeblock, repeated), which is also what a ``file:`` output holds
-(DESIGN.md). With convolutional coding the stream carries the packed channel
+randomized codeblock, repeated), which is also what a ``file:`` output holds. With convolutional coding the stream carries the packed channel
 symbols, two per CADU bit.
 
 Everything here is pure: arrays in, arrays out. The only state is the
@@ -95,7 +94,20 @@ class ChannelCoding:
     @property
     def channel_bytes_per_frame(self) -> int:
         """Bytes on the channel per frame: the CADU, doubled by the r=1/2 code."""
-        return self.cadu_length * (2 if self.convolutional else 1)
+        return self.cadu_length * self.symbols_per_bit
+
+    @property
+    def symbols_per_bit(self) -> int:
+        """Channel symbols per CADU bit: 2 with the r=1/2 convolutional code, else 1."""
+        return 2 if self.convolutional else 1
+
+    def frames_per_second(self, bit_rate_bps: float) -> float:
+        """Frames (CADUs) per second when the CADU stream runs at ``bit_rate_bps``."""
+        return bit_rate_bps / (self.cadu_length * 8)
+
+    def channel_symbol_rate(self, bit_rate_bps: float) -> float:
+        """Channel symbols per second (baud) for a CADU bit rate of ``bit_rate_bps``."""
+        return bit_rate_bps * self.symbols_per_bit
 
     @property
     def vc_count_modulus(self) -> int:
@@ -146,7 +158,11 @@ class ChannelEncoder:
 
     def encode(self, frames: npt.ArrayLike) -> bytes:
         """Encode a batch of frames ``(N, L)`` and return the channel bytes."""
-        cadus = encode_cadus(frames, self.coding)
+        return self.convolve(encode_cadus(frames, self.coding))
+
+    def convolve(self, cadus: npt.NDArray[np.uint8]) -> bytes:
+        """The channel bytes of CADUs ``(N, cadu_length)``: the CADUs themselves
+        without convolutional coding, else the packed r=1/2 symbols (131.0 §3)."""
         if self._conv is None:
             return cadus.tobytes()
         # The code works on bits (8x the bytes, plus temporaries): feed it in

@@ -373,6 +373,8 @@ class TmFramer:
         self.ocf = ocf
         self.fecf = fecf
         self.data_field_length = tm_data_field_length(frame_length, ocf=ocf, fecf=fecf)
+        # A TM packet channel's packet zone is the whole data field (132.0-B §4.1.3.1).
+        self.packet_zone_length = self.data_field_length
         self._mc_next = 0
         self._vc_next: dict[int, int] = {}
 

@@ -11,7 +11,7 @@ from typing import Any, BinaryIO, TextIO
 
 from ..binding import channel_coding, pick_band, telemetry_dictionary
 from ..ccsds.receiver import ReceivedBatch, Receiver
-from ..errors import ConfigError, LinkError
+from ..errors import LinkError, UnavailableError
 from ..telemetry import TelemetryDictionary
 
 
@@ -53,7 +53,7 @@ class _Outputs:
                 self.params_f = open(params_out, "w", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             self.close()
-            raise ConfigError(f"{exc.filename}: cannot write: {exc.strerror}") from None
+            raise UnavailableError(f"{exc.filename}: cannot write: {exc.strerror}") from None
 
     def take(self, batch: ReceivedBatch) -> None:
         if not batch.packets:
@@ -74,7 +74,7 @@ def _read_file(path: Path, chunk: int) -> Any:
     try:
         f = open(path, "rb")  # noqa: SIM115
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise UnavailableError(f"{path}: cannot read: {exc.strerror}") from None
     with f:
         while True:
             data = f.read(chunk)
@@ -87,7 +87,10 @@ async def _read_network(url: str, idle_timeout: float) -> Any:
     from lunar_hil.drivers.base import open_source
 
     source = open_source(url)
-    await source.open()
+    try:
+        await source.open()
+    except LinkError as exc:
+        raise UnavailableError(str(exc)) from exc
     # Tell the user (and scripts) that the socket is ready: send from now on.
     print(f"decode: listening on {url}", file=sys.stderr, flush=True)
     try:
@@ -165,8 +168,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             path = Path(src.removeprefix("file:"))
             decode_stream(receiver, _read_file(path, args.chunk), outputs)
-    except LinkError as exc:
-        raise ConfigError(str(exc)) from None
     finally:
         outputs.close()
     counts = receiver.counters.as_dict()

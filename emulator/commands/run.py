@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from typing import Any
 
@@ -16,8 +17,16 @@ from ..binding import (
     telemetry_dictionary,
 )
 from ..ccsds.cuc import TAI_EPOCH_1958_UNIX
-from ..downlink import LAYERS, Emulator, LinkImpairment, Sink, TelemetrySampler, parse_speed
-from ..errors import ConfigError, LinkError
+from ..downlink import (
+    BandSetup,
+    Emulator,
+    LinkImpairment,
+    OutputLayer,
+    SinkOutput,
+    TelemetrySampler,
+    parse_speed,
+)
+from ..errors import ConfigError
 
 #: Keys the live view tracks from the sim (truth) besides the decoded telemetry.
 WATCH_KEYS = ("power.battery_soc", "thermal.avionics_c", "gnc.altitude_m", "mode.lander")
@@ -41,10 +50,16 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     p.add_argument("--out", action="append", default=[], metavar="URL",
                    help="output URL, repeatable: file:PATH, udp://H:P, tcp://H:P, "
-                   "tcp+connect://H:P, serial:DEV?baud=N, pty, mqtt://H:P/PREFIX; "
-                   "add ?layer=frames (transfer frames) or ?layer=packets (space packets) "
-                   "to feed Yamcs/COSMOS instead of the coded channel stream")
-    p.add_argument("--uplink", metavar="URL", help="telecommand input URL")
+                   "tcp+connect://H:P, serial:DEV?baud=N, pty, mqtt://H:P/PREFIX, "
+                   "iq:PATH?samp_rate=N; add ?layer=frames (transfer frames) or "
+                   "?layer=packets (space packets) to feed Yamcs/COSMOS, ?layer=cadu for "
+                   "the CADUs before convolutional coding, instead of the coded channel stream")
+    p.add_argument("--uplink", metavar="URL",
+                   help="telecommand input URL (CLTUs): udp://H:P, tcp://H:P, file:PATH, pty, "
+                   "serial:DEV, mqtt://H:P/PREFIX (PREFIX/LANDER/tc)")
+    p.add_argument("--board", action="append", default=[], metavar="KIND=URL",
+                   help="a board in the loop, repeatable: gnc=, payload= or eps= with a "
+                   "serial device, pty path or mqtt:// URL")
     p.add_argument("--idle", action="store_true", help="at --speed max, send idle frames too")
     p.add_argument("--ideal-link", action="store_true", help="no channel errors")
     p.add_argument("--ber", type=float, default=0.0,
@@ -55,23 +70,37 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def split_layer(text: str) -> tuple[str, str]:
-    """Take ``layer=channel|frames|packets`` out of an output URL's query."""
-    from urllib.parse import parse_qsl, urlencode
+def open_outputs(
+    urls: list[str], setup: BandSetup, *, lander: str = "lander", speed: float | None = None
+) -> list[SinkOutput]:
+    """The sinks of ``--out URL...``, each with its layer (``?layer=``), not yet opened.
 
-    base, sep, query = text.partition("?")
-    if not sep:
-        return text, "channel"
-    pairs = parse_qsl(query, keep_blank_values=True)
-    layers = [v for k, v in pairs if k == "layer"]
-    rest = [(k, v) for k, v in pairs if k != "layer"]
-    layer = layers[-1] if layers else "channel"
-    if layer not in LAYERS:
-        raise ConfigError(f"{text}: layer={layer!r}; expected one of {', '.join(LAYERS)}")
-    return (f"{base}?{urlencode(rest)}" if rest else base), layer
+    Each URL is parsed once; the driver gets the unit of its layer (whole
+    CADUs, frames) and the stream's symbol rate as arguments.
+    """
+    from lunar_hil.drivers.base import open_sink
+    from lunar_hil.drivers.url import parse_url
+
+    outputs: list[SinkOutput] = []
+    for text in urls:
+        parsed = parse_url(text)
+        layer = OutputLayer.parse(parsed.params.get("layer", OutputLayer.CHANNEL), parsed.display)
+        unit = layer.unit_bytes(setup.coding)
+        # A modulating sink needs the rate of the stream it takes, in bits
+        # (symbols) per second: the channel symbol rate for the channel layer.
+        symbol_rate = None if unit is None else round(unit * 8 * setup.frames_per_second)
+        # Datagrams leave evenly at the link's rate times the speed (an upper
+        # bound for packets), not in one burst per engine step.
+        pace = (None if speed is None
+                else setup.coding.channel_bytes_per_frame * setup.frames_per_second * speed)
+        sink = open_sink(parsed, frame_bytes=unit, symbol_rate=symbol_rate, layer=layer.value,
+                         lander=lander, frame_type=setup.coding.frame_type,
+                         pace_bytes_per_s=pace)
+        outputs.append(SinkOutput(sink, layer))
+    return outputs
 
 
-def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
+def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
     """Everything ``run`` needs, validated before any byte is sent."""
     from lunar_hil.profiles.loader import load_profile
 
@@ -85,12 +114,13 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
     scenario = load_scenario(args.scenario)
     faults = [parse_fault_spec(f) for f in args.fault]
     duration = scenario.duration_s if args.duration is None else args.duration
-    if not duration > 0:
-        raise ConfigError(f"--duration {args.duration}: must be > 0 simulated seconds")
+    if not 0 < duration < math.inf:
+        raise ConfigError(f"--duration {args.duration}: must be a finite number > 0 "
+                          "of simulated seconds")
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: must be >= 0")
     if not 0.0 <= args.ber < 0.5:
         raise ConfigError(f"--ber {args.ber}: must be in [0, 0.5)")
-    if args.uplink:
-        raise ConfigError("--uplink: telecommand uplink is not implemented yet")
     setup = band_setup(band)
     dictionary = telemetry_dictionary(profile, band)
     params = lander_params(profile)
@@ -98,43 +128,38 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any]:
     epoch_cuc = DEFAULT_EPOCH_UNIX - TAI_EPOCH_1958_UNIX
     sampler = TelemetrySampler(dictionary, setup.vcid_of_apid, epoch_cuc_seconds=epoch_cuc,
                                seed=args.seed, enabled_by=instrument_gates(profile))
-    sinks: list[Sink] = []
-    layers: list[str] = []
+    from ..boards.rig import build_rig
+
+    rig = build_rig(boards=args.board, uplink=args.uplink, profile=profile, setup=setup,
+                    speed=speed, epoch_cuc_seconds=epoch_cuc)
+    if rig is not None:
+        sim, sampler = rig.bind(sim, sampler)
     receiver_sink = None
     if args.out:
-        from lunar_hil.drivers.base import open_sink
-
-        for text in args.out:
-            url, layer = split_layer(text)
-            unit = {"channel": setup.coding.channel_bytes_per_frame,
-                    "frames": setup.coding.frame_length, "packets": None}[layer]
-            if layer == "packets" and url.startswith("udp:"):
-                raise ConfigError(f"{text}: layer=packets needs a stream transport "
-                                  "(tcp, tcp+connect, file, serial, pty, mqtt), not UDP")
-            if url.startswith("iq:") and "baud=" not in url:
-                # The IQ modulator needs the channel symbol rate; the band knows it.
-                symbols = setup.bit_rate_bps * (2 if setup.coding.convolutional else 1)
-                url += ("&" if "?" in url else "?") + f"baud={int(symbols)}"
-            sinks.append(open_sink(url, frame_bytes=unit))
-            layers.append(layer)
+        outputs = open_outputs(args.out, setup, lander=profile.id, speed=speed)
     else:
         from ..downlink import EmbeddedReceiverSink
 
         receiver_sink = EmbeddedReceiverSink(setup.coding, dictionary, scid=setup.scid,
                                              idle_vcid=setup.idle_vcid)
-        sinks.append(receiver_sink)
-        layers.append("channel")
+        outputs = [SinkOutput(receiver_sink, OutputLayer.CHANNEL)]
     ber = 0.0 if args.ideal_link else args.ber
     emulator = Emulator(
         band=setup, sim=sim, sampler=sampler, duration_s=duration, speed=speed,
-        idle=args.idle, sinks=sinks, layers=layers, link=LinkImpairment(ber, args.seed),
+        idle=args.idle, outputs=outputs, link=LinkImpairment(ber, args.seed),
         watch_keys=WATCH_KEYS,
     )
-    return emulator, receiver_sink, (profile, band, scenario)
+    if rig is not None:
+        rig.engine(emulator)
+    return emulator, receiver_sink, rig, (profile, band, scenario)
 
 
 def run(args: argparse.Namespace) -> int:
-    emulator, receiver_sink, (profile, band, scenario) = build_emulator(args)
+    emulator, receiver_sink, rig, (profile, band, scenario) = build_emulator(args)
+
+    def main() -> Any:
+        return rig.run(emulator) if rig is not None else emulator.run()
+
     live = None
     if not args.json and sys.stdout.isatty():
         from rich.live import Live
@@ -150,15 +175,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if live is not None:
             with live:
-                summary = asyncio.run(emulator.run())
+                summary = asyncio.run(main())
         else:
-            summary = asyncio.run(emulator.run())
+            summary = asyncio.run(main())
     except KeyboardInterrupt:
         summary = emulator.status.summary(emulator.clock.wall_elapsed)
         summary["interrupted"] = True
-    except LinkError as exc:
-        print(f"lunar-hil: error: {exc}", file=sys.stderr)
-        return 1
     if receiver_sink is not None:
         summary["receiver"] = receiver_sink.receiver.counters.as_dict()
     if emulator.status.finished_reason:

@@ -24,4 +24,9 @@ class BandSetup:
     @property
     def frames_per_second(self) -> float:
         """CADUs per second at 1x: ``bit_rate_bps`` is the CADU stream rate."""
-        return self.bit_rate_bps / (self.coding.cadu_length * 8)
+        return self.coding.frames_per_second(self.bit_rate_bps)
+
+    @property
+    def channel_symbol_rate(self) -> float:
+        """Channel symbols per second (baud) on the air."""
+        return self.coding.channel_symbol_rate(self.bit_rate_bps)

@@ -12,6 +12,10 @@ import time
 
 from ..errors import ConfigError
 
+#: Slowest accepted speed factor: 1 sim second per 1000 wall seconds. Below it
+#: a run would sleep for geological times between steps.
+MIN_SPEED = 1e-3
+
 
 def parse_speed(text: str | float | int) -> float | None:
     """``"1"``, ``"10"``, ``"0.5"`` -> factor; ``"max"`` -> None."""
@@ -26,8 +30,10 @@ def parse_speed(text: str | float | int) -> float | None:
             value = float(t)
         except ValueError:
             raise ConfigError(f"--speed {text!r}: expected 1, N (a factor) or max") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise ConfigError(f"--speed {text!r}: must be a positive factor or max")
+    if not MIN_SPEED <= value < float("inf"):
+        raise ConfigError(
+            f"--speed {text!r}: must be a factor from {MIN_SPEED:g} (finite) or max"
+        )
     return value
 
 

@@ -4,54 +4,87 @@ Downlink, one physical channel (band) per engine::
 
     LanderSimulation.advance  -> StateBlock
     TelemetrySampler          -> packets per VC (time ordered)
-    VirtualChannelMultiplexer -> packet zones + FHPs (idle fill at 1x / xN)
-    TmFramer / AosFramer      -> transfer frames (+ OCF/CLCW, FECF)
-    ChannelEncoder            -> RS, randomizer, ASM, [convolutional]
-    LinkImpairment            -> bit errors (none with --ideal-link)
+    VirtualChannelMultiplexer -> packet zones + FHPs (idle fill on a full link)
+    Framer (TM or AOS)        -> transfer frames (+ OCF/CLCW, FECF)      [FRAMES]
+    encode_cadus              -> RS, randomizer, ASM                      [CADU]
+    ChannelEncoder.convolve   -> [convolutional r=1/2]
+    LinkImpairment            -> bit errors (none with --ideal-link)     [CHANNEL]
     sinks                     -> drivers and/or the embedded ground receiver
 
-The producer runs one *block* of simulation time per step. Every sink has its
-own bounded queue; the producer awaits room in all of them, so a slow sink
-slows the whole chain (backpressure) instead of growing memory.
+What is sent is a function of simulation time only. Time is cut into *mux
+periods* of a fixed number of frame slots (``period_frames``, from the band
+alone); the multiplexer decides once per period, with the packets sampled
+before the period's end: which VC fills which slot, whether a partial zone is
+flushed. The engine computes a *block* of whole periods per step (long blocks
+at max speed, short ones in real time), so the speed changes how often the
+engine wakes up, never a byte of the output.
 
-At 1x and xN the link is always full: a block of ``dt`` sim seconds carries
-exactly ``floor(t1 F) - floor(t0 F)`` frames, ``F = bit_rate / CADU bits``,
-with partial zones flushed (idle packet fill) and idle frames when telemetry
-is short. At ``max`` only full frames are sent (idle frames with ``--idle``),
-and the last partial zone is flushed at the end.
+On a full link (1x, xN, or max with ``--idle``) a period of ``n`` slots
+carries exactly ``n`` frames: full zones first, partial zones flushed with an
+idle packet when the telemetry does not fill the period (lower latency, same
+bit rate), idle frames for what is left. At ``max`` without ``--idle`` only
+full zones are sent, and the last partial zones are flushed at the end, so
+every sampled packet is sent.
+
+Every sink has its own bounded queue (in the driver); the producer awaits
+every sink's ``write`` per block, so a slow sink slows the whole chain
+(backpressure) instead of growing memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Final, NamedTuple, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
-from ..ccsds.aos import AosFramer, decode_aos_frames
-from ..ccsds.coding import ChannelEncoder
+from ..ccsds.coding import ChannelEncoder, encode_cadus
 from ..ccsds.demux import PacketDemultiplexer
-from ..ccsds.mux import VirtualChannelMultiplexer
+from ..ccsds.framing import deframe, make_framer
+from ..ccsds.mux import MuxBatch, VirtualChannelMultiplexer
 from ..ccsds.packets import IDLE_APID
-from ..ccsds.tm import TmFramer, decode_tm_frames
+from ..errors import LinkError, UnavailableError
 from ..sim.simulation import Event, LanderSimulation, StateBlock
 from .band import BandSetup
 from .clock import SimClock
 from .impairment import LinkImpairment
+from .layers import OutputLayer
 from .sampler import TelemetrySampler
+
+#: Sim event kinds after which the lander sends nothing more: the sim ends a
+#: run (``LanderSimulation.finished``) only on a crash.
+LANDER_LOST_EVENT_KINDS: Final = frozenset({"crash"})
 
 
 class Sink(Protocol):
+    """What the engine writes to: a driver's byte sink or the embedded receiver."""
+
     url: str
     counters: dict[str, int]
 
-    async def open(self) -> None: ...
+    async def __aenter__(self) -> Any: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any: ...
     async def write(self, data: bytes) -> None: ...
-    async def close(self) -> None: ...
+
+
+class SinkOutput(NamedTuple):
+    """One output of a run: where the bytes go and which layer it takes."""
+
+    sink: Sink
+    layer: OutputLayer = OutputLayer.CHANNEL
 
 
 @dataclass
@@ -71,7 +104,7 @@ class RunStatus:
     finished_reason: str = ""
 
     def summary(self, wall_seconds: float) -> dict[str, Any]:
-        """The ``run --json`` object (keys fixed by DESIGN.md)."""
+        """The ``run --json`` object."""
         return {
             "sim_seconds": round(self.sim_seconds, 6),
             "wall_seconds": round(wall_seconds, 3),
@@ -84,23 +117,33 @@ class RunStatus:
         }
 
 
-#: What a sink receives: the coded channel stream (default, what a radio
-#: carries), the transfer frames (a ground station's frame output: Yamcs frame
-#: links), or the complete space packets (Yamcs/COSMOS packet links).
-LAYERS = ("channel", "frames", "packets")
+def _concat_batches(batches: Sequence[MuxBatch]) -> MuxBatch:
+    if len(batches) == 1:
+        return batches[0]
+    return MuxBatch(
+        vcids=np.concatenate([b.vcids for b in batches]),
+        first_header_pointers=np.concatenate([b.first_header_pointers for b in batches]),
+        zones=np.concatenate([b.zones for b in batches]),
+        idle=np.concatenate([b.idle for b in batches]),
+        packets_started=sum(b.packets_started for b in batches),
+    )
 
 
 class Emulator:
     """Runs one band of one lander for one scenario."""
 
-    QUEUE_DEPTH = 8
-    #: Sim events after which the lander sends nothing more.
-    LOSS_EVENTS = frozenset({"crash", "dead", "lander_lost"})
-    #: Sim seconds per step at max speed: large enough that per-step overhead
-    #: vanishes, small enough that one step's packets stay a few MB.
-    MAX_SPEED_BLOCK_S = 3600.0
-    MAX_SPEED_BLOCK_BYTES = 16 * 1024 * 1024
-    MAX_BLOCK_S = 600.0
+    #: Sim seconds per mux period on a full link: the multiplexer's latency.
+    FULL_LINK_PERIOD_S: Final = 0.1
+    #: Sim seconds per mux period at max speed without idle frames, where only
+    #: the order of full zones across VCs depends on it.
+    BULK_PERIOD_S: Final = 60.0
+    #: Block bounds at max speed: long enough that per-step overhead vanishes,
+    #: short enough that one step's output stays a few MB.
+    MAX_SPEED_BLOCK_S: Final = 3600.0
+    MAX_SPEED_BLOCK_BYTES: Final = 16 * 1024 * 1024
+    MAX_BLOCK_S: Final = 600.0
+    #: Wall seconds per step at 1x / xN (about 10 wake-ups per second).
+    PACED_STEP_WALL_S: Final = 0.1
 
     def __init__(
         self,
@@ -111,11 +154,11 @@ class Emulator:
         duration_s: float,
         speed: float | None,
         idle: bool = False,
-        sinks: Sequence[Sink] = (),
-        layers: Sequence[str] | None = None,
+        outputs: Sequence[SinkOutput] = (),
         link: LinkImpairment | None = None,
         clcw_word: int | None = None,
         watch_keys: Sequence[str] = (),
+        block_periods: int | None = None,
     ) -> None:
         self.band = band
         self.sim = sim
@@ -126,134 +169,150 @@ class Emulator:
         # At 1x / xN the link is always full. At max speed idle frames are
         # telemetry-free fill, left out unless --idle asks for the full link.
         self.full_link = idle or speed is not None
-        self.sinks = list(sinks)
-        self.layers = list(layers) if layers is not None else ["channel"] * len(self.sinks)
-        if len(self.layers) != len(self.sinks) or not set(self.layers) <= set(LAYERS):
-            raise ValueError(f"layers must be one of {LAYERS} per sink, got {self.layers}")
-        self._want_frames = "frames" in self.layers
+        self.outputs = list(outputs)
+        self.layers = {o.layer for o in self.outputs}
         self._packet_demux = (
             PacketDemultiplexer(vc_count_modulus=band.coding.vc_count_modulus,
                                 idle_vcid=band.idle_vcid)
-            if "packets" in self.layers else None
+            if OutputLayer.PACKETS in self.layers else None
         )
-        self._frames_out: list[bytes] = []
-        self._packets_out: list[bytes] = []
         self.link = link or LinkImpairment()
         self.status = RunStatus()
         self.watch_keys = list(watch_keys)
-        coding = band.coding
-        if coding.frame_type == "TM":
-            self.framer: TmFramer | AosFramer = TmFramer(
-                band.scid, coding.frame_length, ocf=coding.ocf, fecf=coding.fecf
-            )
-            zone = self.framer.data_field_length
-        else:
-            self.framer = AosFramer(
-                band.scid, coding.frame_length, ocf=coding.ocf, fecf=coding.fecf,
-                insert_zone=coding.insert_zone,
-            )
-            zone = self.framer.data_field_length - 2  # minus the M_PDU header
-        self.mux = VirtualChannelMultiplexer(zone, band.channels, idle_vcid=band.idle_vcid)
-        self.encoder = ChannelEncoder(coding)
+        self.framer = make_framer(band.coding, band.scid)
+        self.mux = VirtualChannelMultiplexer(
+            self.framer.packet_zone_length, band.channels, idle_vcid=band.idle_vcid
+        )
+        self.encoder = ChannelEncoder(band.coding)
         self.clcw_word = clcw_word
-        self._queues: list[asyncio.Queue[bytes | None]] = []
-        self._frames_sent_schedule = 0
+        self.frames_per_second = band.frames_per_second
+        period_s = self.FULL_LINK_PERIOD_S if self.full_link else self.BULK_PERIOD_S
+        #: Frame slots per mux period: a function of the band and the mode only.
+        self.period_frames = max(1, round(period_s * self.frames_per_second))
+        self.block_periods = block_periods or self._default_block_periods()
+        #: The last frame slot of the run: ``floor(duration * F)``.
+        self.end_frame = math.floor(self.duration_s * self.frames_per_second + 1e-9)
         self._sampled_packets = 0
         self.lost_at_s: float | None = None
 
     # ----------------------------------------------------------- stepping
-    def _block_length(self) -> float:
+    def _default_block_periods(self) -> int:
+        """Periods per engine step: how often the engine wakes, never what it sends."""
+        period_s = self.period_frames / self.frames_per_second
         if self.speed is None:
-            # Long blocks amortise per-step overhead; a science-heavy profile
-            # (LUPEX: ~60 kB/s) gets shorter ones so a block stays ~16 MB.
+            # Long blocks amortise per-step overhead; a heavy profile (LUPEX:
+            # ~60 kB/s of telemetry) or a full fast link gets shorter ones so a
+            # block stays ~16 MB.
             load = max(self.sampler.offered_bytes_per_second(), 1.0)
-            return min(self.MAX_SPEED_BLOCK_S, max(60.0, self.MAX_SPEED_BLOCK_BYTES / load))
-        # ~10 steps per wall second, at least one frame time, bounded.
-        return min(self.MAX_BLOCK_S, max(self.speed * 0.1, 1.0 / self.band.frames_per_second))
+            if self.full_link:
+                load = max(load, self.frames_per_second * self.band.coding.channel_bytes_per_frame)
+            block_s = min(self.MAX_SPEED_BLOCK_S, max(60.0, self.MAX_SPEED_BLOCK_BYTES / load))
+        else:
+            block_s = min(self.MAX_BLOCK_S, self.speed * self.PACED_STEP_WALL_S)
+        return max(1, round(block_s / period_s))
 
-    def _frames_due(self, t1: float) -> int:
-        total = math.floor(t1 * self.band.frames_per_second + 1e-9)
-        due = total - self._frames_sent_schedule
-        self._frames_sent_schedule = total
-        return max(0, due)
+    def time_of_frame(self, k: int) -> float:
+        """Sim time at which frame slot ``k`` starts."""
+        return k / self.frames_per_second
 
-    def step(self, t0: float, t1: float, *, last: bool) -> dict[str, bytes]:
-        """Produce the output of sim time ``[t0, t1)`` per layer. Pure CPU work."""
+    def step(self, k0: int, k1: int, *, last: bool) -> dict[OutputLayer, bytes]:
+        """The output of frame slots ``[k0, k1)`` per layer. Pure CPU work.
+
+        ``k0`` is a multiple of :attr:`period_frames`. With ``last`` the step
+        ends the run: packets are sampled up to ``duration_s`` and partial
+        zones are flushed. When the lander is lost inside the step, the output
+        ends with the mux period in which it was lost.
+        """
+        t0 = self.time_of_frame(k0)
+        t1 = self.duration_s if last else self.time_of_frame(k1)
         block = self.sim.advance(t1)
         self._record(block)
-        t_end = t1
+        t_stop = t1
         if self.sim.finished:
-            # The lander is gone: nothing is sampled after the moment it was
-            # lost, wherever the block boundaries fall.
-            lost = [e.t_s for e in block.events if e.kind in self.LOSS_EVENTS]
-            t_end = max(t0, min([t1, *lost]))
-            self.lost_at_s = t_end if self.lost_at_s is None else min(self.lost_at_s, t_end)
-        sampled = self.sampler.sample(block, t0, t_end)
-        for vcid, (stream, starts) in sampled.streams.items():
-            self.mux.push_stream(vcid, stream, starts)
+            # Nothing is sampled after the moment the lander was lost, and the
+            # stream ends with that mux period, wherever the blocks fall.
+            lost = [e.t_s for e in block.events if e.kind in LANDER_LOST_EVENT_KINDS]
+            t_stop = max(t0, min([t1, *lost]))
+            self.lost_at_s = t_stop
+            period = self.period_frames
+            k1 = min(k1, (math.floor(t_stop * self.frames_per_second / period) + 1) * period)
+            last = True
+        sampled = self.sampler.sample(block, t0, t_stop)
         self._sampled_packets += sampled.count
-        chunks: list[bytes] = []
-        if self.full_link:
-            due = self._frames_due(t1)
-            while due > 0:
-                n = min(due, 4096)
-                # Spare capacity on a full link: flush partial zones rather
-                # than sending idle frames (lower latency, same bit rate).
-                flush = last or self.mux.full_frames_available() < n
-                chunks.append(self._frame_and_code(self.mux.pull(n, flush=flush, idle=True)))
-                due -= n
-        if not self.full_link:
-            # Max speed without --idle: full frames only, and the end flushes
-            # what is left, so every sampled packet is sent. A full link never
-            # exceeds its bit rate: what did not fit stays on board (backlog).
-            while True:
-                batch = self.mux.pull(4096, flush=last, idle=False)
-                if batch.vcids.size == 0:
-                    break
-                chunks.append(self._frame_and_code(batch))
-        self.status.sim_seconds = t1
+        batches = self._schedule(sampled.streams, k0, k1, t_stop, last)
+        self.status.sim_seconds = t_stop if self.lost_at_s is not None else t1
         self.status.mux_backlog_bytes = self.mux.pending_bytes()
         self.status.backlog_packets = self.mux.pending_packets()
         self.status.packets = self._sampled_packets - self.status.backlog_packets
-        data = self.link.apply(b"".join(chunks))
-        self.status.bytes_out += len(data)
-        out = {"channel": data}
-        if self._want_frames:
-            out["frames"] = b"".join(self._frames_out)
-            self._frames_out.clear()
-        if self._packet_demux is not None:
-            out["packets"] = b"".join(self._packets_out)
-            self._packets_out.clear()
-        return out
+        return self._encode([b for b in batches if len(b)])
 
-    def _frame_and_code(self, batch: Any) -> bytes:
-        n = batch.vcids.shape[0]
-        if n == 0:
-            return b""
-        ocf = None
-        if self.band.coding.ocf:
-            ocf = np.full(n, self.clcw_word or 0, dtype=np.uint32)
+    def _schedule(
+        self,
+        streams: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64],
+                                 npt.NDArray[np.float64]]],
+        k0: int,
+        k1: int,
+        t_stop: float,
+        last: bool,
+    ) -> list[MuxBatch]:
+        """Run the multiplexer period by period over slots ``[k0, k1)``."""
+        pushed = dict.fromkeys(streams, 0)
+        batches: list[MuxBatch] = []
+        edges = [*range(k0, k1, self.period_frames), k1]
+        if len(edges) == 1:
+            edges.append(k1)  # an empty last step still pushes and flushes
+        for a, b in itertools.pairwise(edges):
+            final = last and b == k1
+            horizon = t_stop if final else min(t_stop, self.time_of_frame(b))
+            for vcid, (data, starts, times) in streams.items():
+                i0 = pushed[vcid]
+                # Packets sampled before the period ends are available to it.
+                i1 = int(np.searchsorted(times, horizon, side="left")) if not final else times.size
+                if i1 > i0:
+                    end = int(starts[i1]) if i1 < starts.size else data.size
+                    self.mux.push_stream(vcid, data[starts[i0] : end], starts[i0:i1] - starts[i0])
+                    pushed[vcid] = i1
+            if self.full_link:
+                n = b - a
+                flush = final or self.mux.full_frames_available() < n
+                batches.append(self.mux.pull(n, flush=flush, idle=True))
+            else:
+                while True:
+                    batch = self.mux.pull(4096, flush=final, idle=False)
+                    if not len(batch):
+                        break
+                    batches.append(batch)
+        return batches
+
+    def _encode(self, batches: list[MuxBatch]) -> dict[OutputLayer, bytes]:
+        """Frame, code and impair the step's zones; the bytes of every layer asked for."""
+        out = dict.fromkeys(self.layers, b"")
+        if not batches:
+            return out
+        batch = _concat_batches(batches)
+        n = len(batch)
+        ocf = np.full(n, self.clcw_word or 0, dtype=np.uint32) if self.band.coding.ocf else None
         frames = self.framer.frame(batch.vcids, batch.first_header_pointers, batch.zones, ocf)
-        if self._want_frames:
-            self._frames_out.append(frames.tobytes())
-        if self._packet_demux is not None:
-            self._packets_out.extend(self._packets_of(frames))
         self.status.frames += n
         self.status.idle_frames += int(np.count_nonzero(batch.idle))
-        return self.encoder.encode(frames)
+        if OutputLayer.FRAMES in self.layers:
+            out[OutputLayer.FRAMES] = frames.tobytes()
+        if self._packet_demux is not None:
+            out[OutputLayer.PACKETS] = b"".join(self._packets_of(frames))
+        cadus = encode_cadus(frames, self.band.coding)
+        channel = self.link.apply(self.encoder.convolve(cadus))
+        self.status.bytes_out += len(channel)
+        out[OutputLayer.CHANNEL] = channel
+        if OutputLayer.CADU in self.layers:
+            # Without a convolutional code the CADUs are the channel stream.
+            out[OutputLayer.CADU] = cadus.tobytes() if self.band.coding.convolutional else channel
+        return out
 
-    def _packets_of(self, frames: Any) -> list[bytes]:
+    def _packets_of(self, frames: npt.NDArray[np.uint8]) -> list[bytes]:
         """Complete telemetry packets of error-free frames (the packets layer)."""
-        coding = self.band.coding
-        if coding.frame_type == "TM":
-            b = decode_tm_frames(frames, fecf=coding.fecf)
-            zones = b.data_fields
-        else:
-            a = decode_aos_frames(frames, ocf=coding.ocf, fecf=coding.fecf,
-                                  insert_zone=coding.insert_zone)
-            b, zones = a, a.packet_zones  # type: ignore[assignment]
         assert self._packet_demux is not None
-        got = self._packet_demux.feed(b.vcid, b.vc_count, b.first_header_pointer, zones)
+        d = deframe(frames, self.band.coding)
+        got = self._packet_demux.feed(d.vcid, d.vc_count, d.first_header_pointer, d.packet_zones)
         return [p for _vc, p in got if (((p[0] & 0x07) << 8) | p[1]) != IDLE_APID]
 
     def _record(self, block: StateBlock) -> None:
@@ -267,59 +326,44 @@ class Emulator:
             del self.status.events[:-50]
 
     # -------------------------------------------------------------- async
-    async def _drain(self, sink: Sink, queue: asyncio.Queue[bytes | None]) -> None:
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            await sink.write(item)
-
     async def run(self) -> dict[str, Any]:
-        """Run to the end of the duration (or the lander's end); return the summary."""
+        """Run to the end of the duration (or the lander's end); return the summary.
+
+        The sinks are opened first, all of them, in one exit stack: a sink that
+        cannot be opened raises :class:`UnavailableError` before any byte is
+        sent, and every sink opened so far is closed again.
+        """
         wall0 = time.monotonic()
-        for sink in self.sinks:
-            await sink.open()
-        self._queues = [asyncio.Queue(maxsize=self.QUEUE_DEPTH) for _ in self.sinks]
-        drains = [
-            asyncio.create_task(self._drain(s, q)) for s, q in zip(self.sinks, self._queues, strict=True)
-        ]
-        try:
-            self.clock.restart()
-            t = 0.0
-            blen = self._block_length()
-            while t < self.duration_s - 1e-9:
-                t1 = min(self.duration_s, t + blen)
-                last = t1 >= self.duration_s - 1e-9
-                data = self.step(t, t1, last=last)
-                if self.sim.finished:
-                    # The lander is gone: flush what it sent and stop here.
-                    self.status.finished_reason = "lander lost"
-                    if not last:
-                        tail = self.step(t1, t1, last=True)
-                        data = {k: v + tail.get(k, b"") for k, v in data.items()}
-                        last = True
-                await self._fan_out(data)
-                for d in drains:
-                    if d.done():
-                        d.result()  # surface a sink failure now
-                await self.clock.wait_until(t1)
-                t = t1
-                self.status.blocks += 1
-                if last:
-                    break
-            for q in self._queues:
-                await q.put(None)
-            await asyncio.gather(*drains)
-        finally:
-            for d in drains:
-                if not d.done():
-                    d.cancel()
-            for sink in self.sinks:
-                await sink.close()
+        async with contextlib.AsyncExitStack() as stack:
+            for output in self.outputs:
+                try:
+                    await stack.enter_async_context(output.sink)
+                except LinkError as exc:
+                    raise UnavailableError(str(exc)) from exc
+            await self._produce()
         return self.status.summary(time.monotonic() - wall0)
 
-    async def _fan_out(self, data: dict[str, bytes]) -> None:
-        puts = [q.put(data[layer]) for q, layer in zip(self._queues, self.layers, strict=True)
-                if data.get(layer)]
-        if puts:
-            await asyncio.gather(*puts)
+    async def _produce(self) -> None:
+        self.clock.restart()
+        k = 0
+        stride = self.block_periods * self.period_frames
+        while True:
+            k1 = min(self.end_frame, k + stride)
+            last = k1 >= self.end_frame
+            data = self.step(k, k1, last=last)
+            if self.lost_at_s is not None:
+                self.status.finished_reason = "lander lost"
+                last = True
+            await self._fan_out(data)
+            await self.clock.wait_until(self.status.sim_seconds)
+            self.status.blocks += 1
+            if last:
+                return
+            k = k1
+
+    async def _fan_out(self, data: dict[OutputLayer, bytes]) -> None:
+        writes = [o.sink.write(data[o.layer]) for o in self.outputs if data[o.layer]]
+        if len(writes) == 1:
+            await writes[0]
+        elif writes:
+            await asyncio.gather(*writes)

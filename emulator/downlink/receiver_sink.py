@@ -8,6 +8,9 @@ uses. The live view reads what it decoded.
 
 from __future__ import annotations
 
+from types import TracebackType
+from typing import Self
+
 from ..ccsds.coding import ChannelCoding
 from ..ccsds.receiver import Receiver
 from ..telemetry import TelemetryDictionary
@@ -25,16 +28,19 @@ class EmbeddedReceiverSink:
         self.counters: dict[str, int] = {"bytes_out": 0, "writes": 0}
         self.latest: dict[int, bytes] = {}
 
-    async def open(self) -> None:
-        return None
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._keep(self.receiver.flush().packets)
 
     async def write(self, data: bytes) -> None:
         self.counters["bytes_out"] += len(data)
         self.counters["writes"] += 1
         self._keep(self.receiver.feed(data).packets)
-
-    async def close(self) -> None:
-        self._keep(self.receiver.flush().packets)
 
     def _keep(self, packets: list[bytes]) -> None:
         # The view needs only the newest packet per APID; the tail of a batch

@@ -26,13 +26,14 @@ from ..telemetry import PacketLayout, TelemetryDictionary
 class SampledPackets:
     """Packets of one window, per virtual channel, in time order.
 
-    ``streams[vcid]`` is ``(data, starts)``: the packets back to back and the
-    offset of each, so the multiplexer need not walk the headers.
+    ``streams[vcid]`` is ``(data, starts, times)``: the packets back to back,
+    the offset of each (so the multiplexer need not walk the headers) and the
+    sim time at which each was sampled.
     """
 
-    streams: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]] = field(
-        default_factory=dict
-    )
+    streams: dict[
+        int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+    ] = field(default_factory=dict)
     count: int = 0
     by_apid: Counter[int] = field(default_factory=Counter)
 
@@ -54,7 +55,10 @@ class TelemetrySampler:
         self.epoch_cuc_seconds = float(epoch_cuc_seconds)
         self.counter = SequenceCounter()
         self.enabled_by = dict(enabled_by or {})
-        self._rng = np.random.default_rng(seed + 0x5C1E)
+        self.seed = seed
+        # One generator per APID, consumed in whole 32-bit words per packet: the
+        # science bytes of a packet do not depend on how time is cut into windows.
+        self._rngs: dict[int, np.random.Generator] = {}
         self._sources = dictionary.sources()
         self._layouts = [lay for lay in dictionary if lay.apid in self.vcid_of_apid]
 
@@ -105,7 +109,12 @@ class TelemetrySampler:
         n = times.shape[0]
         science = None
         if layout.science_bytes:
-            science = self._rng.integers(0, 256, (n, layout.science_bytes), dtype=np.uint8)
+            rng = self._rngs.get(layout.apid)
+            if rng is None:
+                rng = self._rngs[layout.apid] = np.random.default_rng([self.seed, 0x5C1E, layout.apid])
+            words = -(-layout.science_bytes // 4)
+            raw = rng.integers(0, 1 << 32, (n, words), dtype=np.uint32)
+            science = raw.astype("<u4", copy=False).view(np.uint8)[:, : layout.science_bytes]
         user = layout.encode(times + self.epoch_cuc_seconds, values, science)
         seq = self.counter.take(layout.apid, n)
         return build_space_packets(layout.apid, seq, user, sec_header_flag=True)
@@ -113,11 +122,11 @@ class TelemetrySampler:
 
 def _merge_in_time_order(
     parts: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8], int]],
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Interleave fixed-length packet arrays of several APIDs by (time, APID)."""
     if len(parts) == 1:
         n, length = parts[0][1].shape
-        return parts[0][1].reshape(-1), np.arange(n, dtype=np.int64) * length
+        return parts[0][1].reshape(-1), np.arange(n, dtype=np.int64) * length, parts[0][0]
     times = np.concatenate([p[0] for p in parts])
     apids = np.concatenate([np.full(p[0].shape[0], p[2]) for p in parts])
     lengths = np.concatenate([np.full(p[1].shape[0], p[1].shape[1], dtype=np.int64) for p in parts])
@@ -129,4 +138,4 @@ def _merge_in_time_order(
     dst_start = np.concatenate([[0], np.cumsum(olen)[:-1]])
     # index[j] = source byte for output byte j, built without a Python loop.
     idx = np.repeat(ostart - dst_start, olen) + np.arange(int(olen.sum()))
-    return flat[idx], dst_start.astype(np.int64)
+    return flat[idx], dst_start.astype(np.int64), times[order]

@@ -1,6 +1,6 @@
 """The drivers as the `lunar-hil run --out URL` user meets them: a bad URL, an
-unreachable host or a missing device is one line on stderr (exit 2 for a bad URL,
-1 for a link failure), never a traceback; `--out pty` prints its path at once."""
+unreachable host or a missing device is one line on stderr and exit 2 (fixable
+before starting again), never a traceback; `--out pty` prints its path at once."""
 
 from __future__ import annotations
 
@@ -33,10 +33,12 @@ CASES = [
     # run fills in the band's symbol rate (APEX 1.0 X: 2 Msym/s), so this rate is too low.
     ("iq:{tmp}/x.cf32?samp_rate=1000000", 2, "samp_rate 1000000 must be a whole multiple (>= 2) of baud 2000000"),
     ("iq:{tmp}/x.cf32?samp_rate=1000000&baud=300000", 2, "must be a whole multiple"),
-    ("tcp+connect://127.0.0.1:{port}", 1, "tcp+connect://127.0.0.1:{port}: cannot open"),
-    ("mqtt://127.0.0.1:{port}/hil", 1, "mqtt://127.0.0.1:{port}/hil: cannot open"),
-    ("serial:{tmp}/no-such-tty?baud=115200", 1, "no-such-tty?baud=115200: cannot open"),
-    ("file:{tmp}/no/such/dir/out.bin", 1, "out.bin: cannot open for writing"),
+    ("tcp+connect://127.0.0.1:{port}", 2, "tcp+connect://127.0.0.1:{port}: cannot open"),
+    ("mqtt://127.0.0.1:{port}/hil", 2, "mqtt://127.0.0.1:{port}/hil: cannot open"),
+    ("serial:{tmp}/no-such-tty?baud=115200", 2, "no-such-tty?baud=115200: cannot open"),
+    ("file:{tmp}/no/such/dir/out.bin", 2, "out.bin: cannot open for writing"),
+    # A directory cannot be opened for writing: the same code as decode --params-out on it.
+    ("file:{tmp}", 2, "cannot open for writing"),
 ]
 
 

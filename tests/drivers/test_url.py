@@ -87,7 +87,7 @@ INVALID = [
     ("mqtt://127.0.0.1:1883/a?qos=1&qos=0", "given twice"),
     ("file:", "file path missing"),
     ("file://remote/x", "remote file host"),
-    ("iq:/tmp/x.cf32?samp_rate=1000000", "option baud= missing"),
+    ("iq:/tmp/x.cf32?baud=1000000", "option samp_rate= missing"),
     ("iq:?samp_rate=8&baud=2", "IQ file path missing"),
     ("iq:/tmp/x.cf32?samp_rate=8&baud=2&diff=2", "diff=2 must be 0 or 1"),
     ("http://example.org/", "unknown scheme 'http'"),
