@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,7 +67,11 @@ class MosquittoBroker:
             [self.binary, "-c", str(self.config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent,
+            # PR_SET_PDEATHSIG fires when the *thread* that forked exits: a
+            # broker restarted from asyncio.to_thread would die with that
+            # worker thread, so only the main thread asks for it.
+            preexec_fn=(_die_with_parent
+                        if threading.current_thread() is threading.main_thread() else None),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

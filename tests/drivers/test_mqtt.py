@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import socket
 import ssl
 import struct
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -223,9 +225,6 @@ def test_last_will_reports_offline_when_the_emulator_dies(
     mosquitto_broker: MosquittoBroker, tmp_path: object,
 ) -> None:
     """A child process opens a sink and is killed: the broker publishes the will."""
-    import subprocess
-    import sys
-
     prefix = f"hil/{uuid.uuid4().hex[:8]}"
     status_topic = lander_topics(prefix, LANDER)["status"]
     code = (
@@ -424,3 +423,50 @@ def test_tls_with_username_and_password(tmp_path: Path) -> None:
         assert run_bounded(main(), 60) == [cadu(i) for i in range(10)]
     finally:
         broker.stop()
+
+
+def test_two_landers_in_two_processes_share_one_broker(mosquitto_broker: MosquittoBroker) -> None:
+    """A fleet across processes: each lander publishes on its own PREFIX/LANDER
+    subtree of the same broker, one CADU per message, and announces itself."""
+    prefix = f"fleet/{uuid.uuid4().hex[:8]}"
+    landers = ("apex-1.0", "series-2")
+
+    async def main() -> tuple[dict[str, int], dict[str, bytes]]:
+        counts = dict.fromkeys(landers, 0)
+        sizes: dict[str, set[int]] = {name: set() for name in landers}
+        status: dict[str, bytes] = {}
+        async with aiomqtt.Client(mosquitto_broker.host, mosquitto_broker.port) as client:
+            await client.subscribe(f"{prefix}/+/tm/cadu", qos=1)
+            await client.subscribe(f"{prefix}/+/status", qos=1)
+            procs = [await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "lunar_hil.emulator.cli", "run", "--profile", name,
+                "--band", "X", "--speed", "max", "--duration", "20", "--idle", "--json",
+                "--out", mosquitto_broker.url(prefix),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                for name in landers]
+
+            async def collect() -> None:
+                async for message in client.messages:
+                    lander = str(message.topic).split("/")[2]
+                    if str(message.topic).endswith("/status"):
+                        status[lander] = bytes(message.payload)  # type: ignore[arg-type]
+                    else:
+                        counts[lander] += 1
+                        sizes[lander].add(len(message.payload))  # type: ignore[arg-type]
+
+            reader = asyncio.ensure_future(collect())
+            outs = [await p.communicate() for p in procs]
+            await asyncio.sleep(1.0)
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        for (out, err), p in zip(outs, procs, strict=True):
+            assert p.returncode == 0, err.decode()
+            frames = json.loads(out)["frames"]
+            assert frames > 0
+        assert all(len(s) == 1 for s in sizes.values()), sizes  # one CADU per message
+        return counts, status
+
+    counts, status = run_bounded(main(), 120)
+    assert all(counts[name] > 0 for name in landers), counts
+    assert all(b'"stopped"' in status[name] or b'"online"' in status[name] for name in landers)

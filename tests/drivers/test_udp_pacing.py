@@ -8,6 +8,8 @@ like one that does work between reads it drains its socket every 20 ms.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import socket
 import struct
 import subprocess
@@ -132,3 +134,41 @@ def test_packets_layer_sends_one_space_packet_per_datagram() -> None:
         got = [rx.recv(70000) for _ in packets]
     assert got == packets
     assert counters["datagrams"] == len(packets)
+
+
+def test_run_sends_one_packet_per_datagram_with_layer_packets() -> None:
+    """``run --out udp://...?layer=packets``, as Yamcs' UdpTmDataLink expects."""
+    import threading
+
+    from lunar_hil.emulator.ccsds.packets import SpacePacket
+
+    datagrams: list[bytes] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        # At --speed max the packets come as fast as the run makes them; a
+        # receiver needs the 8 MiB buffer the README asks for (a loaded CI
+        # machine reads slower than loopback delivers).
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+        rx.bind(("127.0.0.1", 0))
+        rx.settimeout(3.0)
+        port = rx.getsockname()[1]
+
+        def read() -> None:  # a ground tool reading while the run sends
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    datagrams.append(rx.recv(70000))
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        out = subprocess.run(
+            [sys.executable, "-m", "lunar_hil.emulator.cli", "run", "--profile", "apex-1.0",
+             "--speed", "max", "--duration", "30", "--json",
+             "--out", f"udp://127.0.0.1:{port}?layer=packets"],
+            capture_output=True, text=True, timeout=120,
+        )
+        reader.join(30)
+    assert out.returncode == 0, out.stderr
+    sent = json.loads(out.stdout)["packets"]
+    assert len(datagrams) == sent > 0
+    for d in datagrams:
+        packet = SpacePacket.unpack(d)
+        assert packet.header.packet_length == len(d)
