@@ -18,8 +18,12 @@ backoff by the :class:`~drivers.base.QueuedSink` pump; the bytes not taken by
 the old port stay queued.  Bytes already inside the old tty's kernel buffer
 when the board vanished are lost with it; no driver can see those.
 
-pyserial flushes a port's input buffer when it opens it, so a reader of a
-``pty`` must open the port before the bytes it wants are written.
+A ``pty`` holds what is written before a reader opens it (in its queue, up to
+the queue bound, then ``write()`` waits): the sink keeps no slave descriptor
+of its own, so the master reports a hang-up (POLLHUP) while nobody has the
+port open, and bytes start to flow only once a reader has held it open for
+:data:`READER_SETTLE_S` (pyserial flushes a port's input right after opening
+it; bytes written before that flush would be lost).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import select
 import struct
 import sys
 import termios
@@ -52,6 +57,9 @@ DRAIN_POLL_S = 0.01
 DRAIN_SETTLE_S = 0.05
 #: Read timeout of threaded (fd-less) pyserial ports; bounds close() latency.
 THREAD_READ_TIMEOUT_S = 0.1
+#: A pty reader must hold the port open this long before bytes flow to it
+#: (covers pyserial's input flush right after it opens a port).
+READER_SETTLE_S = 0.1
 
 
 async def _wait_fd(fd: int, *, writable: bool) -> None:
@@ -253,8 +261,9 @@ class SerialSource(_DuplexReader):
 class PtySink(QueuedSink, _DuplexReader):
     """A new pseudo-terminal; the board (real program or vboard) opens its slave.
 
-    Until a reader drains the slave, bytes wait in the kernel's tty buffer, then
-    in our queue, then ``write()`` awaits.
+    Until a reader opens the slave, bytes wait in our queue (a reader that opens
+    the port late still gets the stream from its start); once it reads, they
+    pass through the kernel's tty buffer; when the queue is full ``write()`` awaits.
     """
 
     def __init__(self, url: DriverUrl, *, frame_bytes: int | None = None) -> None:
@@ -262,7 +271,8 @@ class PtySink(QueuedSink, _DuplexReader):
         self.path = ""
         self._last_send = 0.0
         self._master: int | None = None
-        self._slave: int | None = None
+        self._slave: int | None = None  # held only while close() drains
+        self._reader_since: float | None = None
         self._closed = False
 
     async def _connect(self) -> None:
@@ -270,12 +280,33 @@ class PtySink(QueuedSink, _DuplexReader):
             return
         master, slave = os.openpty()
         # Raw mode: a CADU stream is binary; echo or ONLCR would corrupt it.
+        # The setting stays with the pty pair after the slave fd is closed.
         tty.setraw(slave, termios.TCSANOW)
         os.set_blocking(master, False)
-        self._master, self._slave = master, slave
+        self._master = master
         self.path = os.ttyname(slave)
+        # No slave fd of our own: the master then tells whether a reader has the
+        # port open (no hang-up), see _ready.
+        os.close(slave)
         # The documented contract: the path, alone on its own line, at once.
         print(f"pty: {self.path}", file=sys.stdout, flush=True)
+
+    def reader_present(self) -> bool:
+        """Whether some process has the pty's slave side open now."""
+        if self._master is None:
+            return False
+        poller = select.poll()
+        poller.register(self._master, select.POLLIN)
+        return not any(ev & select.POLLHUP for _fd, ev in poller.poll(0))
+
+    def _ready(self) -> bool:
+        if not self.reader_present():
+            self._reader_since = None
+            return False
+        now = time.monotonic()
+        if self._reader_since is None:
+            self._reader_since = now
+        return now - self._reader_since >= READER_SETTLE_S
 
     def _chunk_size(self) -> int:
         return max(SERIAL_CHUNK, self.frame_bytes or 0)
@@ -297,6 +328,10 @@ class PtySink(QueuedSink, _DuplexReader):
         empty queue only counts once it has stayed empty for DRAIN_SETTLE_S
         after the last write.
         """
+        if not self.reader_present() or self.path == "":
+            return 0  # nobody reads: nothing in the tty buffer will be delivered
+        with contextlib.suppress(OSError):
+            self._slave = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         pending = 0
         empty_since: float | None = None
         while self._slave is not None:
