@@ -44,6 +44,7 @@ COMMANDS: dict[str, str] = {
     "satyaml": "satyaml",
     "cosmos": "cosmos",
     "yamcs": "yamcs",
+    "links": "links",
     "plot": "plot",
     "bench": "bench",
     "vboard": "vboard",
