@@ -16,7 +16,16 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("bench", help="measure codec throughput (medians, one core)")
+    p = sub.add_parser(
+        "bench", help="measure codec throughput (medians, one core)",
+        description="Codec throughput as medians on one core: RS encode/decode, the full "
+        "encode chain and the receiver, with libfec/galois/reedsolo references run in the "
+        "same process.",
+        epilog="examples:\n"
+        "  lunar-hil bench --quick\n"
+        "  lunar-hil bench --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--quick", action="store_true", help="small samples: a smoke run (CI)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)

@@ -22,6 +22,13 @@ def register(sub: Any) -> None:
         description="Run the ground receiver over SOURCE: frame sync, derandomizer, RS, "
         "CRC, VC demultiplexing and packet reassembly. SOURCE is a file path, file:PATH, "
         "udp://HOST:PORT (bind), tcp://HOST:PORT (listen) or tcp+connect://HOST:PORT.",
+        epilog="examples:\n"
+        "  lunar-hil run --profile lupex --speed max --duration 600 --out file:lupex.cadu\n"
+        "  lunar-hil decode --profile lupex lupex.cadu --json\n"
+        "  lunar-hil decode --profile lupex lupex.cadu --packets-out lupex.packets "
+        "--params-out lupex.jsonl\n"
+        "  lunar-hil decode --profile apex-1.0 udp://127.0.0.1:5600 --idle-timeout 5 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--profile", required=True, help="profile id or YAML file")
     p.add_argument("--band", help="band name (S, X or Ka); default X or the first")

@@ -16,20 +16,33 @@ from ..errors import ProfileError
 
 def register(subparsers: Any) -> None:
     """Add the ``profiles`` command and its subcommands."""
-    parser = subparsers.add_parser("profiles", help="list, show and validate lander profiles")
+    parser = subparsers.add_parser(
+        "profiles", help="list, show and validate lander profiles",
+        description="List the shipped lander profiles, show one resolved (extends applied), "
+        "or validate a profile file (exit 2 with one line per problem).",
+        epilog="examples:\n"
+        "  lunar-hil profiles list\n"
+        "  lunar-hil profiles show apex-1.0 --json\n"
+        "  lunar-hil profiles validate examples/profiles/apex-1.0-ka-heavy.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="profiles_command", metavar="SUBCOMMAND")
     sub.required = True
 
-    p_list = sub.add_parser("list", help="the shipped profiles")
+    p_list = sub.add_parser("list", help="the shipped profiles",
+                            epilog="example: lunar-hil profiles list --json")
     p_list.add_argument("--json", action="store_true", help="a JSON array of {id, name, ...}")
     p_list.set_defaults(handler=_list)
 
-    p_show = sub.add_parser("show", help="the validated, resolved profile (extends applied)")
+    p_show = sub.add_parser("show", help="the validated, resolved profile (extends applied)",
+                            epilog="example: lunar-hil profiles show lupex --json")
     p_show.add_argument("profile", metavar="ID|FILE")
     p_show.add_argument("--json", action="store_true", help="JSON instead of YAML")
     p_show.set_defaults(handler=_show)
 
-    p_val = sub.add_parser("validate", help="check a profile file; exit 2 with one line per error")
+    p_val = sub.add_parser("validate", help="check a profile file; exit 2 with one line per error",
+                           epilog="example: lunar-hil profiles validate "
+                           "examples/profiles/apex-1.0-ka-heavy.yaml")
     p_val.add_argument("file", metavar="FILE")
     p_val.set_defaults(handler=_validate)
 
