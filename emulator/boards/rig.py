@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,8 @@ class HilRig:
         payload_apid: int | None = None,
         payload_vcid: int = 0,
         epoch_cuc_seconds: float = 0.0,
+        lander: str | None = None,
+        light_time_s: Callable[[float], float] | None = None,
     ) -> None:
         self.board_urls = dict(boards or {})
         self.timeout_s = LOCKSTEP_TIMEOUT_S if lockstep else REALTIME_TIMEOUT_S
@@ -75,6 +77,10 @@ class HilRig:
         self.payload_apid = payload_apid
         self.payload_vcid = payload_vcid
         self.epoch_cuc_seconds = epoch_cuc_seconds
+        self.lander = lander or str(getattr(profile, "id", "lander"))
+        #: One-way light time (s) at a sim time, when the links model gives one:
+        #: CLTUs then take effect that much later (see UplinkInbox).
+        self.light_time_s = light_time_s
         self.links: dict[str, BoardLink] = {}
         self.gnc: GncBoardController | None = None
         self.receiver: UplinkReceiver | None = None
@@ -101,7 +107,7 @@ class HilRig:
             self.receiver = UplinkReceiver(scid=self.scid, vcid=self.tc_vcid,
                                            commands=CommandTable.from_profile(self.profile),
                                            dispatch=self.router)
-            self.inbox = UplinkInbox(self.receiver, lambda: self._now)
+            self.inbox = UplinkInbox(self.receiver, lambda: self._now, self.light_time_s)
 
     async def open(self) -> None:
         """Start reading the uplink driver (call inside the engine's event loop)."""
@@ -116,7 +122,7 @@ class HilRig:
         elif parsed.scheme == "mqtt":
             from lunar_hil.drivers.mqtt import MqttSource
 
-            self._source = MqttSource(parsed, lander=str(getattr(self.profile, "id", "lander")))
+            self._source = MqttSource(parsed, lander=self.lander)
         else:
             self._source = open_source(parsed)
         await self._source.open()
@@ -388,12 +394,17 @@ def build_rig(
     setup: Any,
     speed: float | None,
     epoch_cuc_seconds: float,
+    lander: str | None = None,
+    light_time_s: Callable[[float], float] | None = None,
 ) -> HilRig | None:
     """The rig ``run`` needs for ``--board KIND=URL ...`` and ``--uplink URL`` (None: neither).
 
     The payload board's records go on the APID of the profile's first instrument
     packet (the sampler's own packets for that APID are then left out by the
     caller, see :attr:`HilRig.payload_apid`).
+
+    ``light_time_s`` is the links model's hook: the one-way light time (s) at a
+    sim time; telecommands then take effect that much after they arrive.
     """
     if not boards and not uplink:
         return None
@@ -414,5 +425,5 @@ def build_rig(
         scid=int(setup.scid), tc_vcid=0, payload_apid=payload_apid,
         payload_vcid=int(setup.vcid_of_apid.get(payload_apid, 0)) if payload_apid is not None
         else 0,
-        epoch_cuc_seconds=epoch_cuc_seconds,
+        epoch_cuc_seconds=epoch_cuc_seconds, lander=lander, light_time_s=light_time_s,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import sys
@@ -41,7 +42,12 @@ def register(sub: Any) -> None:
         description="Run a lander profile through a scenario and stream coded CCSDS telemetry "
         "to the outputs (default: the embedded ground receiver with a live view).",
     )
-    p.add_argument("--profile", required=True, help="profile id or YAML file")
+    p.add_argument("--profile", action="append", default=[], metavar="ID|FILE",
+                   help="profile id or YAML file; repeat it to run a fleet (one lander each, "
+                   "own SCID and topics; put {lander} in file:/pty-less --out URLs)")
+    p.add_argument("--fleet", metavar="FILE.yaml",
+                   help="a fleet file: landers, each with its profile and optional id, scid, "
+                   "band, scenario, seed, out, board, uplink, fault (see README: Fleets)")
     p.add_argument("--band", help="S, X or Ka (default X, else the profile's first band)")
     p.add_argument("--scenario", default="surface-nominal", help="scenario name or YAML file")
     p.add_argument("--speed", default="1", help="1 (real time), N (N times real time) or max")
@@ -122,6 +128,10 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
     if not 0.0 <= args.ber < 0.5:
         raise ConfigError(f"--ber {args.ber}: must be in [0, 0.5)")
     setup = band_setup(band)
+    # A fleet names each lander (MQTT topics, status) and may give it its own SCID.
+    lander = getattr(args, "lander_id", None) or profile.id
+    if getattr(args, "scid", None) is not None:
+        setup = dataclasses.replace(setup, scid=int(args.scid))
     dictionary = telemetry_dictionary(profile, band)
     params = lander_params(profile)
     sim = LanderSimulation(params, scenario, seed=args.seed, faults=faults)
@@ -131,12 +141,12 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
     from ..boards.rig import build_rig
 
     rig = build_rig(boards=args.board, uplink=args.uplink, profile=profile, setup=setup,
-                    speed=speed, epoch_cuc_seconds=epoch_cuc)
+                    speed=speed, epoch_cuc_seconds=epoch_cuc, lander=lander)
     if rig is not None:
         sim, sampler = rig.bind(sim, sampler)
     receiver_sink = None
     if args.out:
-        outputs = open_outputs(args.out, setup, lander=profile.id, speed=speed)
+        outputs = open_outputs(args.out, setup, lander=lander, speed=speed)
     else:
         from ..downlink import EmbeddedReceiverSink
 
@@ -155,6 +165,13 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.fleet or len(args.profile) > 1:
+        from .fleet import run_fleet
+
+        return run_fleet(args)
+    if not args.profile:
+        raise ConfigError("run: --profile ID|FILE is required (or --fleet FILE.yaml)")
+    args.profile = args.profile[0]
     emulator, receiver_sink, rig, (profile, band, scenario) = build_emulator(args)
 
     def main() -> Any:
