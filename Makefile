@@ -49,7 +49,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	@mkdir -p .typecheck/lunar_hil
 	@for d in emulator drivers profiles firmware_stubs; do ln -sfn ../../$$d .typecheck/lunar_hil/$$d; done
-	MYPYPATH=.typecheck $(BIN)/mypy -p lunar_hil.emulator.ccsds
+	MYPYPATH=.typecheck $(BIN)/mypy -p lunar_hil.emulator.ccsds -p lunar_hil.emulator.downlink \
+	  -m lunar_hil.emulator.binding
 
 test: sysdeps $(STAMP) lint typecheck
 	$(BIN)/pytest -n 2 -q

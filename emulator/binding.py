@@ -8,18 +8,22 @@ the plain objects the core works with: a :class:`ChannelCoding` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from .ccsds.coding import ChannelCoding
-from .ccsds.mux import VirtualChannelConfig
+from .ccsds import ChannelCoding, VirtualChannelConfig
 from .downlink.band import BandSetup
 from .errors import ConfigError
 from .telemetry import ChannelDef, PacketLayout, TelemetryDictionary
 
+if TYPE_CHECKING:
+    from lunar_hil.profiles.schema import Band, Profile
+
+    from .sim.params import LanderParams
+
 BAND_NAMES = ("S", "X", "Ka")
 
 
-def pick_band(profile: Any, name: str | None) -> Any:
+def pick_band(profile: Profile, name: str | None) -> Band:
     """The profile's band called ``name`` (case-insensitive); X, else the first, by default."""
     bands = list(profile.bands)
     if name is None:
@@ -34,25 +38,12 @@ def pick_band(profile: Any, name: str | None) -> Any:
     raise ConfigError(f"--band {name}: profile {profile.id} has no such band (has: {known})")
 
 
-def channel_coding(band: Any) -> ChannelCoding:
-    """The codec configuration of one profile band."""
-    try:
-        asm = bytes.fromhex(band.asm)
-    except ValueError:
-        raise ConfigError(f"band {band.name}: asm {band.asm!r} is not hex") from None
-    return ChannelCoding(
-        frame_type=band.frame_type,
-        frame_length=band.frame_length,
-        fecf=band.fecf,
-        ocf=band.ocf,
-        rs_interleave=band.rs_interleave,
-        randomizer=band.randomizer,
-        asm=asm,
-        convolutional=band.convolutional,
-    )
+def channel_coding(band: Band) -> ChannelCoding:
+    """The codec configuration of one profile band (the schema validated its ASM)."""
+    return band.coding
 
 
-def band_setup(band: Any) -> BandSetup:
+def band_setup(band: Band) -> BandSetup:
     """Everything the engine needs for one band."""
     vcid_of_apid: dict[int, int] = {}
     channels = []
@@ -74,7 +65,7 @@ def band_setup(band: Any) -> BandSetup:
     )
 
 
-def telemetry_dictionary(profile: Any, band: Any | None = None) -> TelemetryDictionary:
+def telemetry_dictionary(profile: Profile, band: Band | None = None) -> TelemetryDictionary:
     """Packet layouts of every APID (with its VC on ``band`` when given)."""
     vc_of: dict[int, int] = {}
     if band is not None:
@@ -100,7 +91,7 @@ def telemetry_dictionary(profile: Any, band: Any | None = None) -> TelemetryDict
     return TelemetryDictionary(layouts)
 
 
-def lander_params(profile: Any) -> Any:
+def lander_params(profile: Profile) -> LanderParams:
     """The sim's plain parameters: the profile's figures plus what follows from it.
 
     ``relay_count`` is the number of relays the profile carries (Alpine and
@@ -114,7 +105,7 @@ def lander_params(profile: Any) -> Any:
     return LanderParams.from_mapping(mapping)
 
 
-def instrument_gates(profile: Any) -> dict[int, str]:
+def instrument_gates(profile: Profile) -> dict[int, str]:
     """APIDs of payload instruments are only sent while the instrument is on."""
     gates: dict[int, str] = {}
     for a in profile.apids:

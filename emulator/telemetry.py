@@ -23,7 +23,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from .ccsds.cuc import decode_cuc_batch, encode_cuc_batch
+from .ccsds import apid_of, decode_cuc_batch, encode_cuc_batch
 from .errors import ConfigError
 
 #: Channel type names in profiles -> big-endian numpy type codes.
@@ -162,7 +162,7 @@ class TelemetryDictionary:
         bytes came from outside).
         """
         for pkt in packets:
-            apid = ((pkt[0] & 0x07) << 8) | pkt[1]
+            apid = apid_of(pkt)
             seq = ((pkt[2] & 0x3F) << 8) | pkt[3]
             layout = self.layouts.get(apid)
             rec: dict[str, Any] = {"apid": apid, "seq": seq}

@@ -8,6 +8,17 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from lunar_hil.emulator.ccsds import (
+    AOS_PRIMARY_HEADER_LENGTH,
+    MAX_TM_FRAME_LENGTH,
+    MPDU_HEADER_LENGTH,
+    RS_K,
+    RS_PARITY,
+    TM_PRIMARY_HEADER_LENGTH,
+    VALID_INTERLEAVES,
+    ChannelCoding,
+)
+
 from .provenance import Sourced, field_error
 
 __all__ = [
@@ -16,13 +27,14 @@ __all__ = [
     "Relay", "RelayOrbit", "VirtualChannel",
 ]
 
-RS_INTERLEAVES: frozenset[int] = frozenset({0, 1, 2, 3, 4, 5, 8})
-TM_PRIMARY_HEADER = 6  # CCSDS 132.0-B-3 4.1.2
-AOS_PRIMARY_HEADER = 6  # CCSDS 732.0-B-4 4.1.2 (no frame header error control)
-AOS_MPDU_HEADER = 2  # CCSDS 732.0-B-4 4.1.4.2
-TM_MAX_FRAME_LENGTH = 2048  # CCSDS 132.0-B-3 4.1.1.2
-RS_K = 223  # CCSDS 131.0-B-5 4.2.2: RS(255,223), E=16
-RS_PARITY = 32
+# The CCSDS constants have one owner, the codec (lunar_hil.emulator.ccsds);
+# the profile schema validates against the same numbers.
+#: Allowed ``rs_interleave`` values: 0 (no Reed-Solomon) or 131.0 §4.2.2's.
+RS_INTERLEAVES: frozenset[int] = frozenset({0, *VALID_INTERLEAVES})
+TM_PRIMARY_HEADER = TM_PRIMARY_HEADER_LENGTH
+AOS_PRIMARY_HEADER = AOS_PRIMARY_HEADER_LENGTH  # no frame header error control
+AOS_MPDU_HEADER = MPDU_HEADER_LENGTH
+TM_MAX_FRAME_LENGTH = MAX_TM_FRAME_LENGTH
 
 
 class VirtualChannel(Sourced):
@@ -130,29 +142,38 @@ class Band(Sourced):
         return bytes.fromhex(self.asm)
 
     @property
+    def coding(self) -> ChannelCoding:
+        """The codec's view of this band; every length and rate below is its arithmetic."""
+        return ChannelCoding(
+            frame_type=self.frame_type, frame_length=self.frame_length, fecf=self.fecf,
+            ocf=self.ocf, rs_interleave=self.rs_interleave, randomizer=self.randomizer,
+            asm=self.asm_bytes, convolutional=self.convolutional,
+        )
+
+    @property
     def rs_virtual_fill(self) -> int:
         """Virtual fill Q per codeword (0 without RS)."""
-        return RS_K - self.frame_length // self.rs_interleave if self.rs_interleave else 0
+        return self.coding.virtual_fill
 
     @property
     def codeblock_length(self) -> int:
         """Bytes after the ASM: the frame plus 32 parity bytes per codeword."""
-        return self.frame_length + RS_PARITY * self.rs_interleave
+        return self.coding.codeblock_length
 
     @property
     def cadu_length(self) -> int:
         """ASM + codeblock, the unit of the ``bit_rate_bps`` stream."""
-        return len(self.asm_bytes) + self.codeblock_length
+        return self.coding.cadu_length
 
     @property
     def frames_per_second(self) -> float:
         """Transfer frames per second at ``bit_rate_bps``."""
-        return self.bit_rate_bps / (8 * self.cadu_length)
+        return self.coding.frames_per_second(self.bit_rate_bps)
 
     @property
     def symbol_rate_sps(self) -> int:
         """Channel symbol rate: 2x the CADU rate with r=1/2 convolutional coding."""
-        return self.bit_rate_bps * (2 if self.convolutional else 1)
+        return round(self.coding.channel_symbol_rate(self.bit_rate_bps))
 
     def vc_of(self, apid: int) -> VirtualChannel | None:
         """The virtual channel that carries ``apid`` on this band."""

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from lunar_hil.emulator.ccsds import CUC_LENGTH, IDLE_APID
+
 from .provenance import Sourced, field_error
 
 __all__ = ["APID_IDLE", "CHANNEL_SIZES", "CUC_LENGTH", "Apid", "Channel", "ChannelType"]
@@ -20,7 +22,6 @@ _INT_LIMITS: dict[str, tuple[int, int]] = {
     "i32": (-0x80000000, 0x7FFFFFFF),
 }
 CHANNEL_SIZES: dict[str, int] = {"u8": 1, "u16": 2, "u32": 4, "i8": 1, "i16": 2, "i32": 4, "f32": 4, "f64": 8}
-CUC_LENGTH = 6  # 4 coarse + 2 fine octets (CCSDS 301.0 3.2), the packet secondary header
 
 
 class Channel(Sourced):
@@ -61,7 +62,7 @@ class Channel(Sourced):
         return CHANNEL_SIZES[self.type]
 
 
-APID_IDLE = 0x7FF  # CCSDS 133.0-B-2 4.1.3.3.4: idle packets
+APID_IDLE = IDLE_APID  # 133.0 §4.1.3.3.4: idle packets (the codec owns the number)
 
 
 class Apid(Sourced):

@@ -28,6 +28,9 @@ from ..errors import LocalProtocolError
 from .conv import ConvolutionalEncoder
 from .randomizer import randomize
 from .rs import RS_K, RS_PARITY, VALID_INTERLEAVES, rs_encode_batch
+from .tm import MAX_TM_FRAME_LENGTH
+
+__all__ = ["ASM", "ChannelCoding", "ChannelEncoder", "FrameType", "encode_cadus"]
 
 #: Attached Sync Marker for the CCSDS TM/AOS synchronisation sublayer (131.0 §9.3).
 ASM: Final = bytes.fromhex("1ACFFC1D")
@@ -59,8 +62,9 @@ class ChannelCoding:
             raise LocalProtocolError(f"frame_type must be 'TM' or 'AOS', not {self.frame_type!r}")
         if not 8 <= self.frame_length <= 65536:
             raise LocalProtocolError(f"frame_length {self.frame_length} out of range 8..65536")
-        if self.frame_type == "TM" and self.frame_length > 2048:
-            raise LocalProtocolError(f"TM frame_length {self.frame_length} exceeds 2048 (132.0 §4.1.1)")
+        if self.frame_type == "TM" and self.frame_length > MAX_TM_FRAME_LENGTH:
+            raise LocalProtocolError(f"TM frame_length {self.frame_length} exceeds "
+                                     f"{MAX_TM_FRAME_LENGTH} (132.0 §4.1.1)")
         if self.rs_interleave:
             if self.rs_interleave not in VALID_INTERLEAVES:
                 raise LocalProtocolError(

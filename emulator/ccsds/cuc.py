@@ -29,6 +29,7 @@ import numpy.typing as npt
 from ..errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
+    "CUC_LENGTH",
     "CUC_TIME_CODE_ID_1958",
     "TAI_EPOCH_1958_UNIX",
     "TAI_MINUS_UTC",
@@ -40,6 +41,9 @@ __all__ = [
 ]
 
 TAI_EPOCH_1958_UNIX: Final[float] = -378691200.0
+#: Octets of the CUC T-field every lunar-hil packet carries in its secondary
+#: header: 4 coarse + 2 fine (301.0 §3.2.2, level 1 with the 1958 TAI epoch).
+CUC_LENGTH: Final = 6
 TAI_MINUS_UTC: Final[float] = 37.0  # IERS Bulletin C: since 2017-01-01
 CUC_TIME_CODE_ID_1958: Final = 0b001
 

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import LocalProtocolError
-from .packets import IDLE_APID, MAX_PACKET_LENGTH, PRIMARY_HEADER_LENGTH
+from .packets import IDLE_APID, MAX_PACKET_LENGTH, PRIMARY_HEADER_LENGTH, apids_at
 from .tm import FHP_IDLE, FHP_NO_PACKET_START
 
 __all__ = ["COUNTER_NAMES", "PacketDemultiplexer"]
@@ -316,8 +316,7 @@ class PacketDemultiplexer:
         packet_starts = np.array(starts_out, dtype=np.int64)
         packet_ends = np.array(ends_out, dtype=np.int64)
         stream = np.frombuffer(data, np.uint8)
-        # 133.0 §4.1.3.3.4: APID = low 3 bits of octet 0 and octet 1; 0x7FF is idle.
-        apids = ((stream[packet_starts].astype(np.int64) & 0x07) << 8) | stream[packet_starts + 1]
+        apids = apids_at(stream, packet_starts)
         idle_count = int(np.count_nonzero(apids == IDLE_APID))
         self.counters["idle_packets"] += idle_count
         self.counters["packets"] += packet_starts.size - idle_count

@@ -31,13 +31,12 @@ from .packets import (
     IDLE_PATTERN,
     MAX_PACKET_LENGTH,
     PRIMARY_HEADER_LENGTH,
+    apids_at,
     idle_packet,
 )
 from .tm import FHP_IDLE, FHP_NO_PACKET_START
 
 __all__ = [
-    "FHP_IDLE",
-    "FHP_NO_PACKET_START",
     "IDLE_ZONE_FILL",
     "MAX_ZONE_LENGTH",
     "MuxBatch",
@@ -234,13 +233,6 @@ def _check_length_fields(
         )
 
 
-def _apids_at(
-    stream: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    # 133.0 §4.1.3.3.4: APID = low 3 bits of octet 0, all of octet 1.
-    return ((stream[starts].astype(np.int64) & 0x07) << 8) | stream[starts + 1]
-
-
 class VirtualChannelMultiplexer:
     """Packs each VC's packet stream into fixed-length packet zones with exact FHPs.
 
@@ -324,7 +316,7 @@ class VirtualChannelMultiplexer:
             _check_length_fields(np.frombuffer(data, np.uint8), starts, lengths)
         if not data:
             return
-        queue.append(data, starts, _apids_at(np.frombuffer(data, np.uint8), starts))
+        queue.append(data, starts, apids_at(np.frombuffer(data, np.uint8), starts))
 
     def push_stream(
         self, vcid: int, data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]
@@ -350,7 +342,7 @@ class VirtualChannelMultiplexer:
                 f"packet {bad} is {int(lengths[bad])} bytes, shorter than {_MIN_PACKET_LENGTH}"
             )
         _check_length_fields(stream, offsets, lengths)
-        queue.append(stream.data.cast("B"), offsets, _apids_at(stream, offsets))
+        queue.append(stream.data.cast("B"), offsets, apids_at(stream, offsets))
 
     def _push_array(self, queue: _ChannelQueue, packets: npt.NDArray[np.uint8]) -> None:
         if packets.dtype != np.uint8:
@@ -359,7 +351,7 @@ class VirtualChannelMultiplexer:
             data = packets.tobytes()
             starts = _starts_of_stream(data)
             if starts.size:
-                queue.append(data, starts, _apids_at(packets, starts))
+                queue.append(data, starts, apids_at(packets, starts))
             return
         if packets.ndim != 2:
             raise LocalProtocolError(f"packet array must be (N, L), got shape {packets.shape}")
@@ -378,8 +370,8 @@ class VirtualChannelMultiplexer:
             raise LocalProtocolError(
                 f"packet row {i} has length field for {int(declared[i])} bytes, rows are {length}"
             )
-        apids = ((packets[:, 0].astype(np.int64) & 0x07) << 8) | packets[:, 1]
         starts = np.arange(count, dtype=np.int64) * length
+        apids = apids_at(np.ascontiguousarray(packets).reshape(-1), starts)
         queue.append(np.ascontiguousarray(packets).data.cast("B"), starts, apids)
 
     def pending_bytes(self, vcid: int | None = None) -> int:

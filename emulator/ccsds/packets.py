@@ -43,6 +43,8 @@ __all__ = [
     "SequenceFlags",
     "SpacePacket",
     "SpacePacketHeader",
+    "apid_of",
+    "apids_at",
     "build_space_packets",
     "idle_packet",
     "scan_space_packets",
@@ -64,6 +66,19 @@ _APID_MASK: Final = 0x7FF
 _SEQ_FLAGS_SHIFT: Final = 14
 _SEQ_COUNT_MASK: Final = 0x3FFF
 SEQ_COUNT_MODULUS: Final = 1 << 14
+
+
+def apid_of(packet: bytes | bytearray | memoryview | npt.NDArray[np.uint8]) -> int:
+    """APID of one packet: low 3 bits of octet 0 and all of octet 1 (133.0 §4.1.3.3.4)."""
+    return ((int(packet[0]) & 0x07) << 8) | int(packet[1])
+
+
+def apids_at(stream: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """APIDs of the packets starting at ``starts`` in ``stream`` (vectorised :func:`apid_of`).
+
+    For packets in rows of a 2-D array, pass ``rows.reshape(-1)`` and the row offsets.
+    """
+    return ((stream[starts].astype(np.int64) & 0x07) << 8) | stream[starts + 1]
 
 
 class PacketType(IntEnum):
@@ -298,7 +313,7 @@ def scan_space_packets(
     end = len(data)
     while end - position >= PRIMARY_HEADER_LENGTH:
         first = data[position]
-        apid = ((first & 0x07) << 8) | data[position + 1]
+        apid = apid_of(data[position : position + 2])
         total = ((data[position + 4] << 8) | data[position + 5]) + 1 + PRIMARY_HEADER_LENGTH
         plausible = (first >> 5) == 0 and total <= max_length and (wanted is None or apid in wanted)
         if not plausible:

@@ -36,7 +36,7 @@ from .aos import IDLE_VCID, decode_aos_frames
 from .coding import ChannelCoding
 from .conv import ViterbiDecoder
 from .demux import PacketDemultiplexer
-from .packets import IDLE_APID
+from .packets import IDLE_APID, apid_of
 from .randomizer import randomize
 from .rs import rs_decode_batch
 from .tm import FHP_IDLE, decode_tm_frames
@@ -45,6 +45,9 @@ _POPCOUNT: Final = np.array([bin(i).count("1") for i in range(256)], dtype=np.ui
 
 #: CADUs processed per vectorised step while locked (bounds memory per call).
 _BATCH_CADUS: Final = 2048
+
+
+__all__ = ["ReceivedBatch", "Receiver", "ReceiverCounters"]
 
 
 @dataclass
@@ -337,7 +340,7 @@ class Receiver:
             got = self._demux.feed(vcid[sel], vcc[sel], fhp[sel], zones[sel])
             byapid = c.packets_by_apid
             for _vc, pkt in got:
-                apid = ((pkt[0] & 0x07) << 8) | pkt[1]
+                apid = apid_of(pkt)
                 if apid == IDLE_APID:
                     c.idle_packets += 1
                     continue

@@ -38,6 +38,7 @@ __all__ = [
     "FECF_LENGTH",
     "FHP_IDLE",
     "FHP_NO_PACKET_START",
+    "MAX_TM_FRAME_LENGTH",
     "OCF_LENGTH",
     "TM_PRIMARY_HEADER_LENGTH",
     "TmFrameBatch",

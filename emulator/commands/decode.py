@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from ..binding import channel_coding, pick_band, telemetry_dictionary
-from ..ccsds.receiver import ReceivedBatch, Receiver
+from ..ccsds import ReceivedBatch, Receiver
 from ..errors import LinkError, UnavailableError
 from ..telemetry import TelemetryDictionary
 

@@ -17,7 +17,7 @@ from ..binding import (
     pick_band,
     telemetry_dictionary,
 )
-from ..ccsds.cuc import TAI_EPOCH_1958_UNIX
+from ..ccsds import TAI_EPOCH_1958_UNIX
 from ..downlink import (
     BandSetup,
     Emulator,

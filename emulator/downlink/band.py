@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ccsds.coding import ChannelCoding
-from ..ccsds.mux import VirtualChannelConfig
+from ..ccsds import ChannelCoding, VirtualChannelConfig
 
 
 @dataclass(frozen=True)

@@ -46,11 +46,17 @@ from typing import Any, Final, NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ..ccsds.coding import ChannelEncoder, encode_cadus
-from ..ccsds.demux import PacketDemultiplexer
-from ..ccsds.framing import deframe, make_framer
-from ..ccsds.mux import MuxBatch, VirtualChannelMultiplexer
-from ..ccsds.packets import IDLE_APID
+from ..ccsds import (
+    IDLE_APID,
+    ChannelEncoder,
+    MuxBatch,
+    PacketDemultiplexer,
+    VirtualChannelMultiplexer,
+    apid_of,
+    deframe,
+    encode_cadus,
+    make_framer,
+)
 from ..errors import LinkError, UnavailableError
 from ..sim.simulation import Event, LanderSimulation, StateBlock
 from .band import BandSetup
@@ -313,7 +319,7 @@ class Emulator:
         assert self._packet_demux is not None
         d = deframe(frames, self.band.coding)
         got = self._packet_demux.feed(d.vcid, d.vc_count, d.first_header_pointer, d.packet_zones)
-        return [p for _vc, p in got if (((p[0] & 0x07) << 8) | p[1]) != IDLE_APID]
+        return [p for _vc, p in got if apid_of(p) != IDLE_APID]
 
     def _record(self, block: StateBlock) -> None:
         if block.t.size:

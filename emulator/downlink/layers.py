@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from ..ccsds.coding import ChannelCoding
+from ..ccsds import ChannelCoding
 from ..errors import ConfigError
 
 

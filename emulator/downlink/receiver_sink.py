@@ -11,8 +11,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from ..ccsds.coding import ChannelCoding
-from ..ccsds.receiver import Receiver
+from ..ccsds import ChannelCoding, Receiver, apid_of
 from ..telemetry import TelemetryDictionary
 
 
@@ -46,7 +45,7 @@ class EmbeddedReceiverSink:
         # The view needs only the newest packet per APID; the tail of a batch
         # holds it for every APID that is still sending.
         for pkt in packets[-256:]:
-            self.latest[((pkt[0] & 0x07) << 8) | pkt[1]] = pkt
+            self.latest[apid_of(pkt)] = pkt
 
     def decoded_params(self, per_apid: int = 4) -> dict[str, tuple[float, str]]:
         """{channel: (value, unit)}: the first channels of the newest packet of each APID."""

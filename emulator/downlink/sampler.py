@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from ..ccsds.packets import SequenceCounter, build_space_packets
+from ..ccsds import PRIMARY_HEADER_LENGTH, SequenceCounter, build_space_packets
 from ..sim.simulation import StateBlock
 from ..telemetry import PacketLayout, TelemetryDictionary
 
@@ -64,7 +64,8 @@ class TelemetrySampler:
 
     def offered_bytes_per_second(self) -> float:
         """Telemetry bytes per simulated second if every APID sends at its rate."""
-        return sum(lay.rate_hz * (6 + lay.user_data_length) for lay in self._layouts)
+        return float(sum(lay.rate_hz * (PRIMARY_HEADER_LENGTH + lay.user_data_length)
+                         for lay in self._layouts))
 
     @staticmethod
     def packet_times(rate_hz: float, t0: float, t1: float) -> npt.NDArray[np.float64]:

@@ -20,11 +20,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..ccsds.coding import ChannelCoding, ChannelEncoder, encode_cadus
-from ..ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
-from ..ccsds.packets import build_space_packets
-from ..ccsds.receiver import Receiver
-from ..ccsds.tm import TmFramer
+from ..ccsds import (
+    ChannelCoding,
+    ChannelEncoder,
+    Receiver,
+    TmFramer,
+    VirtualChannelConfig,
+    VirtualChannelMultiplexer,
+    build_space_packets,
+    encode_cadus,
+)
 from . import median_seconds
 
 #: The fastest RS band shape: TM frames of 1115 bytes, RS I=5 (CCSDS 131.0).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ccsds.conv import ViterbiDecoder, conv_encode
+from ..ccsds import ViterbiDecoder, conv_encode
 from . import median_seconds
 
 

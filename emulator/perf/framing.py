@@ -13,10 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..ccsds.crc import crc16_batch
-from ..ccsds.packets import build_space_packets
-from ..ccsds.randomizer import randomize
-from ..ccsds.tm import decode_tm_frames, encode_tm_frames
+from ..ccsds import build_space_packets, crc16_batch, decode_tm_frames, encode_tm_frames, randomize
 from . import median_seconds
 
 FRAME_LENGTH = 1115  # TM frame for RS(255,223) interleave 5 (131.0-B §4)

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..ccsds.demux import PacketDemultiplexer
-from ..ccsds.mux import VirtualChannelConfig, VirtualChannelMultiplexer
+from ..ccsds import PacketDemultiplexer, VirtualChannelConfig, VirtualChannelMultiplexer
 
 ZONE_LENGTH = 1109
 PACKET_LENGTH = 1024

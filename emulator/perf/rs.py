@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..ccsds.rs import RS_K, rs_decode_batch, rs_encode_batch
+from ..ccsds import RS_K, rs_decode_batch, rs_encode_batch
 from ..reference import libfec_rs
 
 __all__ = ["measure_decode", "measure_encode"]
