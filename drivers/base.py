@@ -281,6 +281,15 @@ class QueuedSink(AsyncOpenClose):
         but has not delivered yet; return how many are still stranded."""
         return 0
 
+    def _lost_connection(self) -> bool:
+        """True when the transport is known to be gone before a send fails."""
+        return False
+
+    def _resend_pending(self) -> bool:
+        """True when bytes already sent must be sent again on a new connection
+        (so the pump reconnects even with an empty queue)."""
+        return False
+
     async def _wait_ready(self) -> None:
         """Called when ``_ready()`` is False; return when it may have changed."""
         await asyncio.sleep(0.01)
@@ -403,7 +412,11 @@ class QueuedSink(AsyncOpenClose):
         try:
             while True:
                 n = self._take_size(queue)
-                if n == 0:
+                if self._connected and self._lost_connection():
+                    self._connected = False
+                    with contextlib.suppress(Exception):
+                        await self._disconnect()
+                if n == 0 and (self._connected or not self._resend_pending()):
                     await queue.wait_changed()
                     continue
                 if not self._connected:
@@ -416,6 +429,8 @@ class QueuedSink(AsyncOpenClose):
                     self._connected = True
                     self.counters["reconnects"] += 1
                     backoff.reset()
+                if n == 0:
+                    continue
                 if not self._ready():
                     await self._wait_ready()
                     continue

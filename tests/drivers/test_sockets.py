@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import socket
+import struct
 from pathlib import Path
 
 import pytest
@@ -311,3 +313,172 @@ def test_tcp_listen_clients_come_and_go_without_loss_for_the_next_one() -> None:
     out1, out2 = run_bounded(main())
     assert out1 == part1
     assert out2 == part2
+
+
+# ---------------------------------------------------------------- TCP faults
+CADU = 1279
+
+
+def numbered_cadus(first: int, count: int) -> bytes:
+    """CADUs whose first 4 bytes are their sequence number (the rest is filler)."""
+    return b"".join(n.to_bytes(4, "big") + bytes(CADU - 4) for n in range(first, first + count))
+
+
+def cadu_numbers(stream: bytes) -> list[int]:
+    usable = len(stream) - len(stream) % CADU
+    return [int.from_bytes(stream[i : i + 4], "big") for i in range(0, usable, CADU)]
+
+
+async def read_all(reader: asyncio.StreamReader, timeout: float = 10.0) -> bytes:
+    out = bytearray()
+    with contextlib.suppress(asyncio.TimeoutError, OSError):
+        while chunk := await asyncio.wait_for(reader.read(65536), timeout):
+            out.extend(chunk)
+    return bytes(out)
+
+
+def assert_every_cadu_arrived_or_was_counted(
+    streams: list[bytes], total: int, counters: dict[str, int]
+) -> int:
+    """Loss is exactly ``lost_bytes`` plus at most ``unconfirmed_bytes`` (what a
+    peer that reset had acknowledged but may not have read); repeats are bounded
+    by ``replayed_bytes``. Returns the number of missing CADUs."""
+    seen = [n for s in streams for n in cadu_numbers(s)]
+    missing = set(range(total)) - set(seen)
+    unconfirmed = counters.get("unconfirmed_bytes", 0)
+    assert counters["lost_bytes"] <= len(missing) * CADU, (len(missing), counters)
+    assert len(missing) * CADU <= counters["lost_bytes"] + unconfirmed, (len(missing), counters)
+    repeats = len(seen) - len(set(seen))
+    assert repeats * CADU <= counters["replayed_bytes"] + CADU, (repeats, counters)
+    return len(missing)
+
+
+@pytest.mark.parametrize("queue_bytes", [None, 8 * 1024 * 1024])
+def test_tcp_listen_slow_client_resets_and_reconnects_without_uncounted_loss(
+    queue_bytes: int | None,
+) -> None:
+    """A reader that stalls and closes with unread data (a reset), then reconnects.
+
+    With a history longer than the stream nothing is lost (it is replayed); with
+    the default one, what is missing is at most the counted ``unconfirmed_bytes``.
+    """
+    total = 4000  # ~5 MB: more than the kernel buffers of both ends
+    query = f"?queue_bytes={queue_bytes}" if queue_bytes else ""
+
+    async def main() -> tuple[list[bytes], dict[str, int]]:
+        sink = open_sink(f"tcp://127.0.0.1:0{query}", frame_bytes=CADU)
+        assert isinstance(sink, TcpListenSink)
+        await sink.open()
+        reader, writer = await asyncio.open_connection("127.0.0.1", sink.port)
+        writing = asyncio.ensure_future(sink.write(numbered_cadus(0, total)))
+        first = await reader.readexactly(200 * CADU + 17)  # reads a little, mid-CADU
+        await asyncio.sleep(0.3)  # the kernel buffers fill up
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.close()  # closes with unread data: the peer sees a reset
+        for _ in range(500):
+            if sink.client_count == 0:
+                break
+            await asyncio.sleep(0.01)
+        reader2, writer2 = await asyncio.open_connection("127.0.0.1", sink.port)
+        reading = asyncio.ensure_future(read_all(reader2, 3))
+        await writing
+        await sink.close()
+        second = await reading
+        writer2.close()
+        return [first, second], dict(sink.counters)
+
+    streams, counters = run_bounded(main())
+    assert counters["clients"] == 2 and counters["dropped_bytes"] == 0
+    missing = assert_every_cadu_arrived_or_was_counted(streams, total, counters)
+    if queue_bytes:
+        assert missing == 0 and counters["unconfirmed_bytes"] == 0
+    assert len(streams[1]) % CADU == 0  # the new client starts on a CADU boundary
+
+
+def test_tcp_listen_stalled_client_is_dropped_and_the_other_keeps_flowing(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    total = 3000
+
+    async def main() -> tuple[bytes, dict[str, int]]:
+        sink = open_sink("tcp://127.0.0.1:0?queue_bytes=262144&stall_ms=300", frame_bytes=CADU)
+        assert isinstance(sink, TcpListenSink)
+        await sink.open()
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", sink.port))  # never reads
+        reader, writer = await asyncio.open_connection("127.0.0.1", sink.port)
+        for _ in range(200):
+            if sink.client_count == 2:
+                break
+            await asyncio.sleep(0.01)
+        reading = asyncio.ensure_future(read_all(reader, 3))
+        for n in range(0, total, 100):
+            await asyncio.wait_for(sink.write(numbered_cadus(n, 100)), 5)
+        await sink.close()
+        out = await reading
+        writer.close()
+        stalled.close()
+        return out, dict(sink.counters)
+
+    out, counters = run_bounded(main())
+    assert cadu_numbers(out) == list(range(total))
+    assert counters["stalled_clients"] == 1
+    assert counters["lost_bytes"] > 0  # what the dropped client never took is counted
+    assert "dropped (stalled_clients)" in capfd.readouterr().err
+
+
+def test_tcp_connect_waits_for_a_late_peer_and_survives_its_restart() -> None:
+    total = 3000
+    port = free_port()
+
+    async def main() -> tuple[list[bytes], dict[str, int]]:
+        got: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+        async def on_client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await got.put((r, w))
+
+        sink = open_sink(f"tcp+connect://127.0.0.1:{port}", frame_bytes=CADU)
+        assert isinstance(sink, TcpConnectSink)
+        opening = asyncio.ensure_future(sink.open())
+        await asyncio.sleep(0.5)  # the peer is not up yet: open() keeps retrying
+        assert not opening.done()
+        server = await asyncio.start_server(on_client, "127.0.0.1", port)
+        await asyncio.wait_for(opening, 5)
+        r1, w1 = await got.get()
+        writing = asyncio.ensure_future(sink.write(numbered_cadus(0, total)))
+        first = await r1.readexactly(300 * CADU + 5)
+        await asyncio.sleep(0.3)
+        sock = w1.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        w1.close()  # the server dies with bytes in its buffers
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.3)
+        server = await asyncio.start_server(on_client, "127.0.0.1", port)
+        r2, w2 = await asyncio.wait_for(got.get(), 10)
+        reading = asyncio.ensure_future(read_all(r2, 3))
+        await writing
+        await sink.close()
+        second = await reading
+        w2.close()
+        server.close()
+        return [first, second], dict(sink.counters)
+
+    streams, counters = run_bounded(main(), 40)
+    assert counters["reconnects"] == 1 and counters["dropped_bytes"] == 0
+    assert_every_cadu_arrived_or_was_counted(streams, total, counters)
+    assert counters["lost_bytes"] == 0
+
+
+def test_tcp_listen_port_zero_says_which_port(capfd: pytest.CaptureFixture[str]) -> None:
+    async def main() -> int:
+        sink = open_sink("tcp://127.0.0.1:0")
+        assert isinstance(sink, TcpListenSink)
+        await sink.open()
+        await sink.close()
+        return sink.port
+
+    port = run_bounded(main())
+    assert f"listening: 127.0.0.1:{port}" in capfd.readouterr().err
