@@ -36,7 +36,7 @@ def test_frames_and_packets_layers_match_the_decoded_channel(tmp_path: Path, cap
     band = pick_band(load_profile("series-2"), "X")
     frames = f.read_bytes()
     assert len(frames) == summary["frames"] * band.frame_length
-    # Every frame's FECF checks with an independent CRC (binascii, REFERENCE.md).
+    # Every frame's FECF checks with an independent CRC (binascii.crc_hqx, 132.0 §4.1.6).
     for i in range(0, len(frames), band.frame_length):
         fr = frames[i : i + band.frame_length]
         assert binascii.crc_hqx(fr[:-2], 0xFFFF) == int.from_bytes(fr[-2:], "big")

@@ -6,7 +6,7 @@ packet zone). Per VC, the zones are concatenated and the packet headers walked
 (one Python step per packet, never per byte); packets that span frames are
 reassembled across calls.
 
-Link noise is data, never an exception (STYLE.md §5):
+Link noise is data, never an exception:
 
 - a VC frame count gap (132.0 §4.1.2.5, 732.0 §4.1.2.4) drops the packet in
   progress and the receiver resynchronises on the next zone's FHP

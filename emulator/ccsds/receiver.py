@@ -3,7 +3,7 @@
 Sans-I/O like h11: call :meth:`Receiver.feed` with whatever bytes arrived
 (any split, any size) and get a :class:`ReceivedBatch`; call
 :meth:`Receiver.flush` at the end of a finite stream. Nothing in here raises
-on bad input: garbage, bit errors and slips are counted (STYLE.md: link noise
+on bad input: garbage, bit errors and slips are counted (link noise
 is data). Only misuse of the API raises :class:`LocalProtocolError`.
 
 Frame synchronisation (CCSDS 131.0 §9, 130.1 receiver practice):
@@ -73,7 +73,7 @@ class ReceiverCounters:
     packets_by_apid: Counter[int] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (APID keys as strings, as DESIGN.md requires)."""
+        """Plain JSON-ready dict (APID keys as strings: JSON object keys are strings)."""
         out: dict[str, Any] = {
             k: v for k, v in self.__dict__.items() if k != "packets_by_apid"
         }

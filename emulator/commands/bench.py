@@ -41,7 +41,7 @@ def _machine() -> dict[str, Any]:
 
 
 def collect(quick: bool) -> dict[str, Any]:
-    """Every figure of the bench, keyed as in DESIGN.md plus details."""
+    """Every figure of the bench, keyed as the command-line contract fixes them, plus details."""
     from ..perf import chain
     from ..perf import rs as rs_perf
 

@@ -3,7 +3,7 @@
 ``measure(quick)`` runs ``LanderSimulation.advance`` over the shipped
 ``lunar-night`` scenario (both night-survival variants) and ``descent``, and
 times sampling the night at 1 Hz (what housekeeping telemetry does). Budget from
-the brief: ``advance`` over a 14-day night <= 3 s on the 2-core reference box.
+the target: ``advance`` over a 14-day night <= 3 s on a 2-core machine.
 """
 
 from __future__ import annotations

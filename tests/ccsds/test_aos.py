@@ -1,4 +1,4 @@
-"""AOS transfer frames (CCSDS 732.0-B-4): header layout from REFERENCE.md and 732.0-B §4.1.2."""
+"""AOS transfer frames (CCSDS 732.0-B-4): header layout from 732.0-B-4 §4.1.2."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from lunar_hil.emulator.ccsds.aos import (
 )
 from lunar_hil.emulator.errors import LocalProtocolError, RemoteProtocolError
 
-# (header, bytes) written out by hand from REFERENCE.md "AOS frame (732.0)" and
+# (header, bytes) written out by hand from 732.0-B-4 §4.1.2 and
 # 732.0-B §4.1.2: version 01 (2 bits), SCID 8, VCID 6, VC frame count 24,
 # signalling field = replay (0x80) | count usage (0x40) | spare 00 | cycle (4 bits).
 HEADER_VECTORS = [
@@ -40,7 +40,7 @@ def test_header_vectors(header: AosFrameHeader, wire: bytes) -> None:
 
 
 def test_constants() -> None:
-    # REFERENCE.md: VCID 63 is idle; the M_PDU header is 2 bytes.
+    # 732.0 §4.1.2.3: VCID 63 is idle; the M_PDU header is 2 bytes.
     assert (IDLE_VCID, MPDU_HEADER_LENGTH) == (63, 2)
 
 

@@ -1,6 +1,6 @@
 """CLTU and BCH(63,56) (CCSDS 231.0).
 
-Vectors: the start sequence, tail and fill octet come from REFERENCE.md (231.0 §5).
+Vectors: the start sequence, tail and fill octet come from 231.0 §5.
 The parity is checked against galois' GF(2) polynomial arithmetic, an independent
 implementation of the division by g(x) = x^7 + x^6 + x^2 + 1.
 """
@@ -41,7 +41,7 @@ def galois_parity_octet(block7: bytes) -> int:
 
 
 def test_reference_constants() -> None:
-    # REFERENCE.md (231.0 §5): start EB 90, tail C5 C5 C5 C5 C5 C5 C5 79.
+    # 231.0 §5: start EB 90, tail C5 C5 C5 C5 C5 C5 C5 79.
     assert bytes.fromhex("EB90") == CLTU_START
     assert bytes.fromhex("C5C5C5C5C5C5C579") == CLTU_TAIL
 
@@ -54,7 +54,7 @@ def test_cltu_layout_start_blocks_fill_tail() -> None:
     body = cltu[2:-8]
     assert len(body) == 16
     assert body[0:7] == frame[:7]
-    assert body[8:15] == frame[7:] + b"\x55" * 4  # fill octets 0x55 (REFERENCE.md)
+    assert body[8:15] == frame[7:] + b"\x55" * 4  # fill octets 0x55 (231.0 §5.3)
     assert body[7] == galois_parity_octet(body[0:7])
     assert body[15] == galois_parity_octet(body[8:15])
 

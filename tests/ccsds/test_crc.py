@@ -1,4 +1,4 @@
-"""CRC-16 FECF (CCSDS 132.0-B §4.1.6) against REFERENCE.md and binascii.crc_hqx."""
+"""CRC-16 FECF (CCSDS 132.0-B §4.1.6) against the CRC-16/CCITT-FALSE check value and binascii.crc_hqx."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lunar_hil.emulator.ccsds.crc import crc16_batch, crc16_ccitt
 from lunar_hil.emulator.errors import LocalProtocolError
 
-# (message, CRC) — source: REFERENCE.md "TM frame (132.0)": "123456789" gives 0x29B1.
+# (message, CRC) — 132.0 §4.1.6 (CRC-16/CCITT-FALSE): "123456789" gives 0x29B1.
 VECTORS = [(b"123456789", 0x29B1)]
 
 

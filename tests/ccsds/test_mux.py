@@ -2,7 +2,7 @@
 
 The expected values are computed here independently of the code under test:
 packets are built by hand from the 133.0 layout (checked against the
-REFERENCE.md "hello" vector), and FHPs are checked by a plain byte-walking
+133.0 "hello" vector), and FHPs are checked by a plain byte-walking
 reference over each VC's concatenated zones.
 """
 
@@ -76,12 +76,12 @@ def vc_counts_for(vcids: np.ndarray, counters: dict[int, int], modulus: int = 25
 
 
 def test_packet_builder_matches_reference_vector() -> None:
-    # REFERENCE.md, space packet (133.0): APID 11, unsegmented, data "hello".
+    # Space packet (133.0 §4.1): APID 11, unsegmented, data "hello".
     assert make_packet(11, b"hello") == bytes.fromhex("000BC000000468656C6C6F")
 
 
 def test_fhp_constants_are_the_132_values() -> None:
-    # REFERENCE.md / 132.0 §4.1.2.7: 0x7FF no packet starts, 0x7FE idle data only.
+    # 132.0 §4.1.2.7: 0x7FF no packet starts, 0x7FE idle data only.
     assert (FHP_NO_PACKET_START, FHP_IDLE) == (0x7FF, 0x7FE)
 
 

@@ -1,4 +1,4 @@
-"""Space packets (CCSDS 133.0-B-2): vectors from REFERENCE.md, spacepackets-py as a cross-check."""
+"""Space packets (CCSDS 133.0-B-2): hand-written vectors, spacepackets-py as a cross-check."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from lunar_hil.emulator.errors import LocalProtocolError, RemoteProtocolError
 
 # (object, bytes) vectors.
 PACKET_VECTORS = [
-    # REFERENCE.md "Space packet (133.0)": APID 11, unsegmented, data "hello".
+    # 133.0 §4.1: APID 11, unsegmented, data "hello".
     (
         SpacePacket(SpacePacketHeader(PacketType.TM, 11, 0, 5), b"hello"),
         bytes.fromhex("000BC000000468656C6C6F"),

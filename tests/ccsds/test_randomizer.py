@@ -1,4 +1,4 @@
-"""Pseudo-randomizer (CCSDS 131.0-B §10) against REFERENCE.md."""
+"""Pseudo-randomizer (CCSDS 131.0-B §10) against the sequence of 131.0 §10.4 (Figure 10-2)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from lunar_hil.emulator.ccsds.randomizer import randomize, randomizer_sequence
 from lunar_hil.emulator.errors import LocalProtocolError
 
-# Source: REFERENCE.md "Pseudo-randomizer": first bytes and byte 254.
+# 131.0 §10.4: first bytes and byte 254 of the sequence.
 FIRST_BYTES = bytes.fromhex("FF480EC09A0D70BC8E2C93ADA7B746CE")
 BYTE_254 = 0x58
 

@@ -1,7 +1,7 @@
 """The coding chain and the ground receiver, end to end.
 
 Independent references: libfec's encode_rs_ccsds (Debian libfec0) for the RS
-parity inside each CADU, and REFERENCE.md's randomizer bytes and ASM.
+parity inside each CADU, and 131.0's randomizer bytes and ASM.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ TM_RS1_FILL = ChannelCoding(frame_type="TM", frame_length=200, fecf=True, rs_int
 TM_CONV = ChannelCoding(frame_type="TM", frame_length=223, fecf=True, rs_interleave=1,
                         convolutional=True)
 
-# REFERENCE.md, CCSDS 131.0 §10: the first 16 bytes of the pseudo-random sequence.
+# CCSDS 131.0 §10.4: the first 16 bytes of the pseudo-random sequence.
 RANDOMIZER_HEAD = bytes.fromhex("FF480EC09A0D70BC8E2C93ADA7B746CE")
 
 
@@ -67,7 +67,7 @@ def test_cadu_layout_matches_independent_references():
     assert cadus.shape == (3, 4 + 200 + 32)
     for frame, cadu in zip(frames, cadus, strict=True):
         assert bytes(cadu[:4]) == ASM == bytes.fromhex("1ACFFC1D")
-        # Undo the randomizer with the REFERENCE.md sequence head, then check
+        # Undo the randomizer with the 131.0 sequence head, then check
         # the parity with libfec (virtual fill 23 = libfec's pad argument).
         block = cadu[4:].copy()
         block[:16] ^= np.frombuffer(RANDOMIZER_HEAD, np.uint8)

@@ -1,7 +1,7 @@
 """Tests of emulator.ccsds.rs against independent references.
 
 References used here (none computed with the code under test):
-- REFERENCE.md: the libfec dual-basis parity of data 0,1,...,222.
+- libfec's published dual-basis parity of data 0,1,...,222.
 - Debian's libfec through ctypes (emulator.reference.libfec_rs): Phil Karn's C codec,
   dual basis (encode_rs_ccsds/decode_rs_ccsds) and conventional (encode_rs_8/decode_rs_8).
 - galois (mhostetter/galois): GF(2^8) with irreducible polynomial 0x187, primitive
@@ -35,7 +35,7 @@ from lunar_hil.emulator.reference import libfec_rs
 
 U8 = npt.NDArray[np.uint8]
 
-# REFERENCE.md, "Reed-Solomon (255,223), E=16": libfec, dual basis, data 0..222.
+# 131.0 §4 RS(255,223) E=16: libfec, dual basis, data 0..222.
 REFERENCE_PARITY = bytes.fromhex("4ffb92dd557ec67f27fb8982cf58f8fd028ad117fcef6b2793d0418826578651")
 
 
@@ -50,7 +50,7 @@ def test_reference_vector_reference_md() -> None:
     assert block.shape == (255,)
     assert block[:223].tobytes() == data
     assert block[223:].tobytes() == REFERENCE_PARITY
-    # and the libfec wrapper agrees with REFERENCE.md too
+    # and the libfec wrapper agrees with that vector too
     assert libfec_rs.encode_rs_ccsds(data) == REFERENCE_PARITY
 
 

@@ -3,7 +3,7 @@
 Header vectors are written as bit strings straight from the field table of
 232.0 §4.1.2 (version 2, bypass 1, control command 1, spare 2, SCID 10, VCID 6,
 length 10, sequence 8).  The FECF is checked with binascii.crc_hqx, whose
-"123456789" -> 0x29B1 check value is in REFERENCE.md.
+"123456789" -> 0x29B1 check value is CRC-16/CCITT-FALSE's.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ HEADER_VECTORS = [
 
 
 def test_crc_hqx_check_value() -> None:
-    # REFERENCE.md: CRC-16 0x1021 init 0xFFFF of "123456789" is 0x29B1.
+    # 232.0 §4.1.4.2: CRC-16 0x1021 init 0xFFFF of "123456789" is 0x29B1.
     assert binascii.crc_hqx(b"123456789", 0xFFFF) == 0x29B1
 
 

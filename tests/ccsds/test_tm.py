@@ -1,4 +1,4 @@
-"""TM transfer frames (CCSDS 132.0-B-3): header layout from REFERENCE.md, spacepackets-py cross-check."""
+"""TM transfer frames (CCSDS 132.0-B-3): header layout from 132.0-B-3 §4.1.2, spacepackets-py cross-check."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from lunar_hil.emulator.ccsds.tm import (
 )
 from lunar_hil.emulator.errors import LocalProtocolError, RemoteProtocolError
 
-# (header, bytes), written out by hand from REFERENCE.md "TM frame (132.0)":
+# (header, bytes), written out by hand from 132.0-B-3 §4.1.2:
 # version 00, SCID 10 bits, VCID 3, OCF flag 1, MC 8, VC 8, data field status
 # (sec. header 0x8000, sync 0x4000, FHP & 0x7FF; order 0x2000, segment length
 # ID 0x1800 per 132.0-B §4.1.2.7).
@@ -49,7 +49,7 @@ def test_header_vectors(header: TmFrameHeader, wire: bytes) -> None:
 
 
 def test_fhp_constants() -> None:
-    # REFERENCE.md: 0x7FF = no packet starts here; 0x7FE = idle data only.
+    # 132.0 §4.1.2.7: 0x7FF = no packet starts here; 0x7FE = idle data only.
     assert (FHP_NO_PACKET_START, FHP_IDLE) == (0x7FF, 0x7FE)
 
 

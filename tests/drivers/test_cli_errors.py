@@ -102,4 +102,4 @@ def test_run_out_pty_prints_the_path_and_streams_cadus() -> None:
     assert proc.returncode == 0, err.decode()
     summary = json.loads(out.decode().strip().splitlines()[-1])
     assert summary["bytes_out"] == len(received) > 0
-    assert received[:4] == bytes.fromhex("1ACFFC1D")  # ASM, REFERENCE.md (131.0)
+    assert received[:4] == bytes.fromhex("1ACFFC1D")  # ASM (131.0 §9.3)

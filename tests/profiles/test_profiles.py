@@ -1,6 +1,6 @@
 """Shipped profiles, the loader's error contract, ``extends``, and the CLI.
 
-Expected values come from the brief / DESIGN.md contract and the seed
+Expected values come from the command-line contract and the seed
 documents (cited inline), never from running the code under test.
 """
 
@@ -23,14 +23,14 @@ from lunar_hil.profiles.schema import Profile
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "profiles" / "apex-1.0-ka-heavy.yaml"
 SHIPPED = {"apex-1.0", "series-3", "series-2", "hakuto-r-m1", "lupex"}
-# The four seed file names, as listed in /work/shared/REFERENCE.md.
+# The four seed file names (the public spec cards the profiles cite).
 SEEDS = {
     "000_827dec95fe2123af.txt",
     "001_8a23aba8387cb8b0.txt",
     "002_319938995a640147.txt",
     "003_c81020baac02197b.txt",
 }
-# The flat sim parameter object, key for key from the brief.
+# The flat sim parameter object, key for key.
 SIM_KEYS = [
     "site_latitude_deg", "site_longitude_deg", "regolith_night_floor_k", "dry_mass_kg",
     "wet_mass_kg", "payload_mass_kg", "propellant_kg", "main_engine_thrust_n",
@@ -85,7 +85,7 @@ def test_show_json_contract(capsys: pytest.CaptureFixture[str], pid: str) -> Non
         assert band["frame_type"] in ("TM", "AOS")
         for key, typ in types.items():
             assert type(band[key]) is typ, (key, band[key])
-        assert bytes.fromhex(band["asm"]) == b"\x1a\xcf\xfc\x1d"  # REFERENCE.md: ASM 0x1ACFFC1D
+        assert bytes.fromhex(band["asm"]) == b"\x1a\xcf\xfc\x1d"  # 131.0 §9.3: ASM 0x1ACFFC1D
         assert isinstance(band["carrier_hz"], float)
         assert isinstance(band["virtual_channels"], list)
 
