@@ -5,6 +5,11 @@ the board as GNC_SENSORS and waits (bounded) for GNC_ACTUATORS.  A missed
 deadline is counted; the sim then holds the board's last command for up to
 ``hold_steps`` steps, and after that falls back to the built-in guidance
 until the board answers again.  Each transition is a :class:`BoardEvent`.
+
+While the board misses its deadlines it is an active fault: :attr:`faulted`
+and :attr:`fault_changes` (sim time, faulted) let the rig count it in the
+housekeeping's fault count (``fault.count``) and put the events in the run's
+event list.
 """
 
 from __future__ import annotations
@@ -53,10 +58,19 @@ class GncBoardController:
         self.events: list[BoardEvent] = []
         self._prev_attitude: tuple[float, float, float, float] | None = None
         self.answers: list[bp.GncActuators] = []
+        self.faulted = False
+        #: (sim time, faulted) each time the board stops or starts answering;
+        #: the rig drains it every block.
+        self.fault_changes: list[tuple[float, bool]] = []
+        #: Events not yet handed to the run (drained by the rig).
+        self.pending_events: list[BoardEvent] = []
 
     def _event(self, t_s: float, kind: BoardEventKind, message: str) -> None:
-        self.events.append(BoardEvent(t_s, self.link.kind, kind, message))
+        event = BoardEvent(t_s, self.link.kind, kind, message)
+        self.events.append(event)
         del self.events[:-200]
+        self.pending_events.append(event)
+        del self.pending_events[:-1000]
 
     def __call__(self, s: dict[str, float]) -> tuple[float, float, float] | None:
         t = float(s["t_s"])
@@ -84,11 +98,17 @@ class GncBoardController:
                             f"{self.link.kind} board answering again after {self.missed} misses")
             self.missed = 0
             self.fallback = False
+            if self.faulted:
+                self.faulted = False
+                self.fault_changes.append((t, False))
             self.answers.append(answer)
             del self.answers[:-10]
             self.last = (answer.throttle, answer.pitch_target_deg, answer.est_altitude_m)
             return self.last
         self.missed += 1
+        if not self.faulted:
+            self.faulted = True
+            self.fault_changes.append((t, True))
         self._event(t, BoardEventKind.TIMEOUT,
                     f"{self.link.kind} board missed its deadline ({self.link.timeout_s * 1000:.0f} ms"
                     f" x {1 + self.link.retries})")

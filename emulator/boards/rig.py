@@ -91,6 +91,7 @@ class HilRig:
         self._source: Any = None
         self._pump: asyncio.Task[None] | None = None
         self._payload_seq = SequenceCounter()
+        self._board_faulted = False
         self.payload_records = 0
 
     # ------------------------------------------------------------- set-up
@@ -170,6 +171,30 @@ class HilRig:
         for key, value in self.eps_overrides().items():
             if key in values:
                 values[key] = np.full_like(values[key], value)
+
+    def apply_board_faults(self, block: Any) -> Any:
+        """A GNC board that misses its deadlines is an active fault: it counts in
+        ``fault.count`` (housekeeping) on the rows while it is silent, and its
+        timeout, hold, fallback and recovery join the block's events."""
+        gnc = self.gnc
+        if gnc is None:
+            return block
+        changes, gnc.fault_changes = gnc.fault_changes, []
+        events, gnc.pending_events = gnc.pending_events, []
+        values = block.values
+        if "fault.count" in values and (changes or self._board_faulted):
+            t = np.asarray(block.t, dtype=np.float64)
+            faulted = np.full(t.shape, float(self._board_faulted))
+            for t_change, state in changes:
+                faulted[t >= t_change] = float(state)
+            values["fault.count"] = values["fault.count"] + faulted
+        if changes:
+            self._board_faulted = changes[-1][1]
+        if not events:
+            return block
+        import dataclasses
+
+        return dataclasses.replace(block, events=(*block.events, *events))
 
     def packets(self, t_s: float) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None:
         """The payload board's records since the last call, as space packets on
@@ -326,7 +351,7 @@ class RiggedSimulation:
                 self.engine.clcw_word = word
         block = self._sim.advance(until_s)
         rig.apply_eps(block.values)
-        return block
+        return rig.apply_board_faults(block)
 
 
 class RiggedSampler:

@@ -133,3 +133,43 @@ def test_uplink_on_a_pty_takes_cltus_written_by_a_ground_tool() -> None:
     uplink = json.loads(out)["uplink"]
     assert uplink["commands_executed"] == 1 and uplink["last_command"] == "HEATER_ON"
     assert uplink["farm_bd_accepted"] == 1
+
+
+def test_a_gnc_board_that_stops_answering_shows_in_housekeeping(tmp_path: Path) -> None:
+    """Timeout, counter, hold, fallback: the run reports them, the lander still
+    flies on the built-in guidance, and the housekeeping's fault count (APID
+    MODE_EVENTS) is 1 while the board is silent."""
+    recording, params = tmp_path / "d.bin", tmp_path / "params.jsonl"
+    proc = subprocess.Popen([*CLI, "vboard", "gnc", "--port", "pty", "--stop-after", "30"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        path = proc.stdout.readline().strip().removeprefix("pty: ")
+        out = subprocess.run(
+            [*CLI, "run", "--profile", PROFILE, "--scenario", "descent", "--speed", "max",
+             "--duration", "8", "--board", f"gnc={path}", "--out", f"file:{recording}",
+             "--json"],
+            capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    gnc = summary["boards"]["gnc"]
+    assert gnc["round_trips"] == 30  # 3 s of 0.1 s steps, then silence
+    assert gnc["timeouts"] >= 5 and gnc["retries"] >= 5
+    kinds = [e["kind"] for e in summary["board_events"]]
+    assert kinds[:3] == ["board_timeout", "board_hold_last_command", "board_timeout"]
+    assert "board_fallback" in kinds
+    first_timeout = min(e["t_s"] for e in summary["board_events"])
+    assert 2.9 <= first_timeout <= 3.2
+    decoded = subprocess.run(
+        [*CLI, "decode", "--profile", PROFILE, f"file:{recording}", "--params-out", str(params),
+         "--json"], capture_output=True, text=True, timeout=120)
+    assert decoded.returncode == 0, decoded.stderr
+    rows = [json.loads(line)["params"] for line in params.read_text().splitlines()]
+    faults = [(r["MODE_MET_S"], r["MODE_FAULT_COUNT"]) for r in rows if "MODE_FAULT_COUNT" in r]
+    assert len(faults) >= 6
+    assert all(count == 0 for met, count in faults if met <= 2)
+    assert all(count == 1 for met, count in faults if met >= 4)
