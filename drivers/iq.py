@@ -1,14 +1,25 @@
-"""``iq:PATH?samp_rate=N&baud=N[&diff=1]``: the channel stream as baseband BPSK IQ.
+"""``iq:PATH?samp_rate=N[&baud=N][&diff=0]``: the downlink as baseband BPSK IQ.
 
-Each bit of the channel stream (what a ``file:`` sink would hold) is one BPSK
-symbol: bit 0 -> +1, bit 1 -> -1, most significant bit first, held for
-``samp_rate / baud`` samples (rectangular NRZ pulses; the ratio must be a whole
-number >= 2).  ``diff=1`` applies NRZ-M differential precoding first (a 1 bit
-toggles the level, CCSDS 401.0 2.4.12), which resolves the 180 degree phase
-ambiguity of BPSK for a receiver such as gr-satellites
-(``precoding: differential``).  The file holds interleaved little-endian
-float32 I and Q, the GNU Radio ``gr_complex`` file format (``.cf32``), and no
-header: the sample rate is the one in the URL.
+The samples follow the conventions of gr-satellites and real ground stations;
+:class:`~lunar_hil.emulator.phy.iq.IqModulator` does the work:
+
+* NRZ-M (``precoding: differential`` in SatYAML) on the data bits, on by
+  default; ``diff=0`` turns it off;
+* on a concatenated band (``convolutional=True``), the sink takes the CADU
+  stream (ASM + randomized RS codeblock, the ``cadu`` layer) and applies the
+  convolutional code r=1/2 K=7 *after* NRZ-M, as gr-satellites expects; on a
+  band without it, the CADU stream is the channel stream;
+* a channel bit 1 is +1 and 0 is -1 (GNU Radio's BPSK slicer);
+* root-raised-cosine pulses, roll-off 0.35, peak at ``8 * samples_per_symbol``
+  samples after the symbol (the filter's half span);
+* AWGN at ``ebn0_db`` (Eb per CADU bit) when the caller gives one.
+
+``baud`` is the channel symbol rate (2x the CADU bit rate on a concatenated
+band); the URL's ``baud=`` wins over the ``symbol_rate`` the run passes.
+``samp_rate`` must be a whole multiple of it, at least 8 samples per symbol:
+gr-satellites refuses 4 for BPSK. The file holds interleaved little-endian
+float32 I and Q (GNU Radio's ``gr_complex``, ``.cf32``) with no header; on
+close the filter's tail rings out (16 symbols of samples).
 """
 
 from __future__ import annotations
@@ -16,22 +27,23 @@ from __future__ import annotations
 import asyncio
 from typing import BinaryIO
 
-import numpy as np
-
-from lunar_hil.emulator.errors import LinkError, UrlError
+from lunar_hil.emulator.errors import ConfigError, LinkError, UrlError
+from lunar_hil.emulator.phy.iq import MIN_SAMPLES_PER_SYMBOL, IqModulator, IqSettings
 
 from .base import AsyncOpenClose, new_counters
 from .url import DriverUrl
 
-#: Input bytes turned into samples per step (bounds memory: 64 KiB in -> 4 MiB
-#: of samples per sample-per-symbol).
-IQ_CHUNK = 65536
+#: Input bytes turned into samples per step (bounds memory: 16 KiB in -> at most
+#: 256 Ki symbols, 2 MiB of samples per sample-per-symbol).
+IQ_CHUNK = 16384
 
 
 class IqSink(AsyncOpenClose):
     """Write the stream as BPSK baseband samples (complex float32) to a file."""
 
-    def __init__(self, url: DriverUrl, *, symbol_rate: int | None = None) -> None:
+    def __init__(self, url: DriverUrl, *, symbol_rate: int | None = None,
+                 convolutional: bool = False, ebn0_db: float | None = None,
+                 seed: int = 0) -> None:
         self.parsed = url
         self.url = url.display
         self.counters = new_counters()
@@ -42,15 +54,26 @@ class IqSink(AsyncOpenClose):
             raise UrlError(f"{self.url}: samp_rate missing (samples per second)")
         if not baud:
             raise UrlError(f"{self.url}: baud missing (channel symbols per second)")
-        if samp_rate % baud or samp_rate // baud < 2:
+        if samp_rate % baud or samp_rate // baud < MIN_SAMPLES_PER_SYMBOL:
             raise UrlError(
-                f"{self.url}: samp_rate {samp_rate} must be a whole multiple (>= 2) of baud {baud}"
+                f"{self.url}: samp_rate {samp_rate} must be a whole multiple "
+                f"(>= {MIN_SAMPLES_PER_SYMBOL}) of baud {baud}, for example "
+                f"samp_rate={MIN_SAMPLES_PER_SYMBOL * baud} (gr-satellites refuses fewer than "
+                f"{MIN_SAMPLES_PER_SYMBOL} samples per symbol)"
             )
         self.samp_rate = samp_rate
         self.baud = baud
         self.samples_per_symbol = samp_rate // baud
-        self.differential = url.params.get("diff", "0") == "1"
-        self._level = 0  # NRZ-M state: the last transmitted level bit
+        diff = url.params.get("diff", "1")
+        if diff not in ("0", "1"):
+            raise UrlError(f"{self.url}: diff={diff!r}; expected 0 or 1")
+        try:
+            self.settings = IqSettings(samples_per_symbol=self.samples_per_symbol,
+                                       convolutional=convolutional, differential=diff == "1",
+                                       ebn0_db=ebn0_db, seed=seed)
+        except ConfigError as exc:
+            raise UrlError(f"{self.url}: {exc}") from None
+        self._modulator = IqModulator(self.settings)
         self._file: BinaryIO | None = None
 
     async def open(self) -> None:
@@ -59,16 +82,12 @@ class IqSink(AsyncOpenClose):
         except OSError as exc:
             raise LinkError(f"{self.url}: cannot open for writing: {exc}") from exc
 
-    def modulate(self, data: bytes) -> np.ndarray:
-        """The complex64 samples for ``data`` (continues the NRZ-M state)."""
-        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
-        if self.differential and bits.size:
-            # NRZ-M: level[n] = level[n-1] XOR bit[n], started from the last level.
-            bits[0] ^= self._level
-            bits = np.bitwise_xor.accumulate(bits)
-            self._level = int(bits[-1])
-        symbols = (1.0 - 2.0 * bits.astype(np.float32)).astype(np.complex64)
-        return np.repeat(symbols, self.samples_per_symbol)
+    def _put(self, samples: bytes) -> None:
+        assert self._file is not None
+        try:
+            self._file.write(samples)
+        except OSError as exc:
+            raise LinkError(f"{self.url}: write failed: {exc}") from exc
 
     async def write(self, data: bytes) -> None:
         if self._file is None:
@@ -76,11 +95,8 @@ class IqSink(AsyncOpenClose):
         self.counters["writes"] += 1
         view = memoryview(bytes(data))
         for start in range(0, len(view), IQ_CHUNK):
-            samples = self.modulate(bytes(view[start : start + IQ_CHUNK]))
-            try:
-                self._file.write(samples.astype("<c8").tobytes())
-            except OSError as exc:
-                raise LinkError(f"{self.url}: write failed: {exc}") from exc
+            samples = self._modulator.modulate(view[start : start + IQ_CHUNK])
+            self._put(samples.astype("<c8").tobytes())
             self.counters["samples"] += samples.size
             await asyncio.sleep(0)
         self.counters["bytes_out"] += len(view)
@@ -88,8 +104,13 @@ class IqSink(AsyncOpenClose):
     async def close(self) -> None:
         if self._file is None:
             return
-        file, self._file = self._file, None
         try:
-            file.close()
-        except OSError as exc:
-            raise LinkError(f"{self.url}: close failed: {exc}") from exc
+            tail = self._modulator.flush()
+            self._put(tail.astype("<c8").tobytes())
+            self.counters["samples"] += tail.size
+        finally:
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError as exc:
+                raise LinkError(f"{self.url}: close failed: {exc}") from exc

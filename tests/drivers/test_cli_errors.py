@@ -31,7 +31,7 @@ CASES = [
     ("bogus://x", 2, "bogus://x: unknown scheme 'bogus'"),
     ("udp://127.0.0.1", 2, "udp://127.0.0.1: port missing"),
     # run fills in the band's symbol rate (APEX 1.0 X: 2 Msym/s), so this rate is too low.
-    ("iq:{tmp}/x.cf32?samp_rate=1000000", 2, "samp_rate 1000000 must be a whole multiple (>= 2) of baud 2000000"),
+    ("iq:{tmp}/x.cf32?samp_rate=1000000", 2, "samp_rate 1000000 must be a whole multiple (>= 8) of baud 2000000"),
     ("iq:{tmp}/x.cf32?samp_rate=1000000&baud=300000", 2, "must be a whole multiple"),
     ("tcp+connect://127.0.0.1:{port}", 2, "tcp+connect://127.0.0.1:{port}: cannot open"),
     ("mqtt://127.0.0.1:{port}/hil", 2, "mqtt://127.0.0.1:{port}/hil: cannot open"),

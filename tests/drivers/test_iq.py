@@ -1,9 +1,15 @@
-"""iq: sink: BPSK baseband samples, checked with an independent slicer in numpy."""
+"""iq: sink: the file holds the modulator's samples (cf32), whatever the write sizes.
+
+The modulation itself (polarity, RRC, NRZ-M before the convolutional code,
+AWGN) is checked against an independent receiver in
+tests/ground/test_iq_modulator.py, and by gr-satellites in
+tests/ground/test_gr_satellites.py. Here: the URL, the file format, chunking,
+the filter tail on close, and the counters.
+"""
 
 from __future__ import annotations
 
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -13,81 +19,80 @@ from hypothesis import strategies as st
 
 from lunar_hil.drivers.base import open_sink
 from lunar_hil.drivers.iq import IqSink
+from lunar_hil.drivers.url import parse_url
 from lunar_hil.emulator.errors import UrlError
+from lunar_hil.emulator.phy.iq import RRC_HALF_SPAN_SYMBOLS, IqModulator, IqSettings
 from tests.drivers.aio import run_bounded
 
 
-def write_iq(path: Path, pieces: list[bytes], sps: int, diff: bool) -> IqSink:
+def write_iq(sink: IqSink, pieces: list[bytes]) -> IqSink:
     async def main() -> IqSink:
-        url = f"iq:{path}?samp_rate={1000 * sps}&baud=1000" + ("&diff=1" if diff else "")
-        sink = open_sink(url)
-        assert isinstance(sink, IqSink)
-        await sink.open()
-        for piece in pieces:
-            await sink.write(piece)
-        await sink.close()
+        async with sink:
+            for piece in pieces:
+                await sink.write(piece)
         return sink
 
     return run_bounded(main())
 
 
-def slice_bits(path: Path, sps: int, diff: bool) -> bytes:
-    """Integrate-and-dump over each symbol, decide on the sign, undo NRZ-M."""
-    samples = np.fromfile(path, dtype="<c8")
-    levels = (samples.reshape(-1, sps).real.sum(axis=1) < 0).astype(np.uint8)
-    if diff:
-        # NRZ-M decoding: a bit is 1 where the level changed (level before start: 0).
-        levels = np.bitwise_xor(levels, np.concatenate(([0], levels[:-1])).astype(np.uint8))
-    return np.packbits(levels).tobytes()
+def reference(data: bytes, sps: int, *, conv: bool = False, diff: bool = True) -> np.ndarray:
+    m = IqModulator(IqSettings(samples_per_symbol=sps, convolutional=conv, differential=diff))
+    return np.concatenate([m.modulate(data), m.flush()])
 
 
-def test_bpsk_mapping_and_file_format(tmp_path: Path) -> None:
-    """0x80 = bits 1000 0000, MSB first: one -1 symbol then seven +1, each held
-    for samp_rate/baud samples, written as little-endian float32 I, Q pairs."""
+def test_file_is_the_modulated_stream_as_little_endian_cf32(tmp_path: Path) -> None:
+    data = os.urandom(300)
     path = tmp_path / "x.cf32"
-    write_iq(path, [b"\x80"], sps=2, diff=False)
-    raw = path.read_bytes()
-    assert len(raw) == 8 * 2 * 8
-    minus, plus = struct.pack("<ff", -1.0, 0.0), struct.pack("<ff", 1.0, 0.0)
-    assert raw == minus * 2 + plus * 14
-
-
-def test_nrzm_levels_by_hand(tmp_path: Path) -> None:
-    """NRZ-M (CCSDS 401.0 2.4.12): a 1 toggles the level, a 0 keeps it.
-    Bits 1011 0000 from level 0 give levels 1101 1111 -> symbols - - + - - - - -."""
-    path = tmp_path / "m.cf32"
-    write_iq(path, [b"\xb0"], sps=2, diff=True)
-    levels = (np.fromfile(path, dtype="<c8").real[::2] < 0).astype(int).tolist()
-    assert levels == [1, 1, 0, 1, 1, 1, 1, 1]
-
-
-@settings(max_examples=30, deadline=None)
-@given(
-    data=st.binary(min_size=1, max_size=3000),
-    cut=st.integers(0, 3000),
-    sps=st.integers(2, 6),
-    diff=st.booleans(),
-)
-def test_any_stream_written_in_pieces_slices_back(
-    tmp_path_factory: pytest.TempPathFactory, data: bytes, cut: int, sps: int, diff: bool
-) -> None:
-    path = tmp_path_factory.mktemp("iq") / "s.cf32"
-    cut %= len(data) + 1
-    sink = write_iq(path, [data[:cut], data[cut:]], sps=sps, diff=diff)
-    assert slice_bits(path, sps, diff) == data
-    assert sink.counters["samples"] == 8 * len(data) * sps
+    sink = write_iq(IqSink(parse_url(f"iq:{path}?samp_rate=8000&baud=1000")), [data])
+    raw = np.fromfile(path, dtype="<f4")
+    samples = raw[0::2] + 1j * raw[1::2]
+    n_symbols = 8 * len(data) + 2 * RRC_HALF_SPAN_SYMBOLS  # the filter tail on close
+    assert samples.size == n_symbols * 8 == sink.counters["samples"]
+    assert np.allclose(samples, reference(data, 8), atol=1e-6)
     assert sink.counters["bytes_out"] == len(data)
 
 
-def test_samp_rate_must_be_a_whole_multiple_of_baud(tmp_path: Path) -> None:
-    with pytest.raises(UrlError, match="whole multiple"):
-        open_sink(f"iq:{tmp_path}/x.cf32?samp_rate=1000&baud=300")
-    with pytest.raises(UrlError, match="whole multiple"):
-        open_sink(f"iq:{tmp_path}/x.cf32?samp_rate=1000&baud=1000")
+def test_symbol_rate_from_the_run_and_nrzm_off(tmp_path: Path) -> None:
+    """Without baud= in the URL the run's channel symbol rate sets samples per symbol."""
+    data = os.urandom(100)
+    path = tmp_path / "y.cf32"
+    sink = open_sink(f"iq:{path}?samp_rate=160000&diff=0", symbol_rate=10000)
+    assert isinstance(sink, IqSink) and sink.samples_per_symbol == 16
+    write_iq(sink, [data])
+    assert np.allclose(np.fromfile(path, dtype="<c8"), reference(data, 16, diff=False), atol=1e-6)
 
 
-def test_large_write_is_chunked_and_exact(tmp_path: Path) -> None:
-    data = os.urandom(200_000)  # several IQ_CHUNK steps
-    path = tmp_path / "big.cf32"
-    write_iq(path, [data], sps=2, diff=True)
-    assert slice_bits(path, 2, True) == data
+def test_convolutional_sink_takes_cadus_and_codes_them(tmp_path: Path) -> None:
+    data = os.urandom(200)
+    path = tmp_path / "c.cf32"
+    sink = IqSink(parse_url(f"iq:{path}?samp_rate=80000"), symbol_rate=10000, convolutional=True)
+    write_iq(sink, [data[:77], data[77:]])
+    samples = np.fromfile(path, dtype="<c8")
+    assert samples.size == (16 * len(data) + 2 * RRC_HALF_SPAN_SYMBOLS) * 8
+    assert np.allclose(samples, reference(data, 8, conv=True), atol=1e-5)
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.binary(min_size=1, max_size=40000), cut=st.integers(0, 40000))
+def test_any_stream_written_in_pieces_gives_the_same_samples(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, cut: int
+) -> None:
+    path = tmp_path_factory.mktemp("iq") / "s.cf32"
+    cut %= len(data) + 1
+    write_iq(IqSink(parse_url(f"iq:{path}?samp_rate=8000&baud=1000")), [data[:cut], data[cut:]])
+    assert np.allclose(np.fromfile(path, dtype="<c8"), reference(data, 8), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("samp_rate=1000&baud=300", "must be a whole multiple (>= 8) of baud 300"),
+        ("samp_rate=4000&baud=1000", "for example samp_rate=8000 (gr-satellites refuses fewer"),
+        ("samp_rate=8000&baud=1000&diff=2", "diff=2 must be 0 or 1"),
+        ("samp_rate=8000", "baud missing"),
+    ],
+)
+def test_bad_urls_are_one_line_url_errors(tmp_path: Path, query: str, message: str) -> None:
+    with pytest.raises(UrlError) as info:
+        open_sink(f"iq:{tmp_path}/x.cf32?{query}")
+    assert message in str(info.value) and "\n" not in str(info.value)

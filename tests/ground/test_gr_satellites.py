@@ -102,6 +102,22 @@ def test_rs_band_apex_x(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_rs_band_through_run_out_iq(tmp_path: Path) -> None:
+    """The same band end to end through the CLI: ``run --out iq:`` at 8 samples per symbol."""
+    cli("satyaml", "apex-1.0", "--band", "X", "--out", str(tmp_path / "x.yml"))
+    samp_rate = 16_000_000  # 8 x 2 Msym/s
+    cli("run", "--profile", "apex-1.0", "--band", "X", "--scenario", "descent", "--speed", "max",
+        "--duration", "0.3", "--idle", "--out", f"iq:run.cf32?samp_rate={samp_rate}",
+        "--out", "file:run.frames?layer=frames", "--out", "file:run.channel", cwd=tmp_path)
+    decoded = json.loads(cli("decode", "--profile", "apex-1.0", "--band", "X", "run.channel",
+                             "--json", cwd=tmp_path).stdout)
+    raw = (tmp_path / "run.frames").read_bytes()
+    sent = [raw[i : i + 1115] for i in range(0, len(raw), 1115)]
+    got = gr_satellites(tmp_path / "x.yml", tmp_path / "run.cf32", samp_rate, tmp_path / "x.kiss")
+    assert_frame_for_frame(got, sent, decoded["frames_ok"])
+
+
+@pytest.mark.slow
 def test_concatenated_band_apex_s_with_noise(tmp_path: Path) -> None:
     """APEX 1.0 S: RS I=1 + convolutional r=1/2, 64 ksym/s, AWGN at Eb/N0 = 7 dB.
 
