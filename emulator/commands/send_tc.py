@@ -48,6 +48,10 @@ def register(sub: Any) -> None:
                    "(PREFIX/LANDER/tm/cadu), file:PATH")
     p.add_argument("--band", help="band whose coding the --tm stream uses (default as run)")
     p.add_argument("--vcid", type=int, default=0, help="TC virtual channel (default 0)")
+    p.add_argument("--lander", metavar="ID",
+                   help="the lander's id in a fleet (MQTT topics; default the profile id)")
+    p.add_argument("--scid", type=int, metavar="N",
+                   help="the lander's spacecraft id in a fleet (default the band's)")
     p.add_argument("--bypass", action="store_true",
                    help="Type-BD (expedited): no sequence control, no CLCW needed")
     p.add_argument("--timeout", type=float, default=20.0, metavar="S",
@@ -127,16 +131,17 @@ class _CltuOut:
 class _ClcwReader:
     """Reads the downlink and yields each CLCW the receiver decodes."""
 
-    def __init__(self, url: str, profile: Any, band_name: str | None) -> None:
+    def __init__(self, url: str, profile: Any, band_name: str | None,
+                 lander: str | None = None, scid: int | None = None) -> None:
         from ..binding import band_setup, pick_band
         from ..ccsds.receiver import Receiver
 
         setup = band_setup(pick_band(profile, band_name))
         self.setup = setup
-        self.receiver = Receiver(setup.coding, scid=setup.scid, idle_vcid=setup.idle_vcid,
-                                 keep_frames=False)
+        self.receiver = Receiver(setup.coding, scid=setup.scid if scid is None else scid,
+                                 idle_vcid=setup.idle_vcid, keep_frames=False)
         self.url = url
-        self.lander = str(profile.id)
+        self.lander = lander or str(profile.id)
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._source: Any = None
@@ -190,11 +195,12 @@ async def send(args: argparse.Namespace, profile: Any, packet: bytes) -> dict[st
     from ..binding import band_setup, pick_band
 
     table = command_table(profile)
-    scid = band_setup(pick_band(profile, args.band)).scid
+    scid = band_setup(pick_band(profile, args.band)).scid if args.scid is None else args.scid
+    lander = args.lander or str(profile.id)
     result: dict[str, Any] = {"command": args.command,
                               "opcode": table.by_name[args.command].opcode,
                               "frame_type": "BD" if args.bypass else "AD"}
-    async with _CltuOut(args.to, str(profile.id)) as out:
+    async with _CltuOut(args.to, lander) as out:
         if args.bypass:
             await out.send(encode_cltu(TcFrame.bd(scid, args.vcid, 0, packet).pack()))
             result.update(cltus_sent=1, confirmed=False)
@@ -205,7 +211,7 @@ async def send(args: argparse.Namespace, profile: Any, packet: bytes) -> dict[st
         fop = Fop1(scid, args.vcid, t1_s=args.t1)
         deadline = time.monotonic() + args.timeout
         sent = 0
-        async with _ClcwReader(args.tm, profile, args.band) as reader:
+        async with _ClcwReader(args.tm, profile, args.band, lander, scid) as reader:
             first = await reader.next(max(0.0, deadline - time.monotonic()))
             if first is None:
                 raise LinkError(f"{args.tm}: no CLCW received within {args.timeout:g} s")
@@ -243,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     if not 0 <= args.vcid < 64:
         raise ConfigError(f"--vcid {args.vcid}: must be 0..63")
+    if args.scid is not None and not 0 <= args.scid < 1024:
+        raise ConfigError(f"--scid {args.scid}: must be 0..1023")
     try:
         packet = command_table(profile).encode(args.command, parse_args_list(args.args))
     except CommandError as exc:
