@@ -464,6 +464,7 @@ def open_sink(
     lander: str | None = None,
     frame_type: str = "TM",
     pace_bytes_per_s: float | None = None,
+    connect_timeout: float | None = None,
 ) -> ByteSink:
     """Build the sink a URL names (not yet opened: ``async with sink: ...``).
 
@@ -474,8 +475,29 @@ def open_sink(
     ``lander`` and ``frame_type`` pick MQTT topics: ``PREFIX/LANDER/tm/cadu``,
     ``.../tm/frames/VCID`` or ``.../tm/packets/APID``.  Raises :class:`UrlError`
     for a bad URL. ``pace_bytes_per_s`` spreads UDP datagrams evenly at the
-    stream's rate (None: as fast as they come).
+    stream's rate (None: as fast as they come). ``connect_timeout`` (seconds)
+    is how long a connecting sink (``tcp+connect``, ``mqtt``) retries its first
+    connection (None: the driver's default).
     """
+    sink = _make_sink(url, frame_bytes=frame_bytes, symbol_rate=symbol_rate, layer=layer,
+                      lander=lander, frame_type=frame_type, pace_bytes_per_s=pace_bytes_per_s)
+    if connect_timeout is not None and isinstance(sink, QueuedSink):
+        if not 0 <= connect_timeout < float("inf"):
+            raise UrlError(f"{sink.url}: connect timeout must be >= 0 s, got {connect_timeout}")
+        sink.connect_timeout = connect_timeout
+    return sink
+
+
+def _make_sink(
+    url: str | DriverUrl,
+    *,
+    frame_bytes: int | None,
+    symbol_rate: int | None,
+    layer: str,
+    lander: str | None,
+    frame_type: str,
+    pace_bytes_per_s: float | None,
+) -> ByteSink:
     parsed = as_url(url)
     if frame_bytes is not None and frame_bytes <= 0:
         raise UrlError(f"{parsed.display}: frame_bytes must be positive, got {frame_bytes}")

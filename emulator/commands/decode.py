@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
+from collections import deque
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from ..binding import channel_coding, pick_band, telemetry_dictionary
 from ..ccsds import ReceivedBatch, Receiver
-from ..errors import LinkError, UnavailableError
+from ..errors import EXIT_SIGINT, EXIT_SIGTERM, ConfigError, LinkError, UnavailableError
 from ..telemetry import TelemetryDictionary
+
+#: Bytes a network decode holds between the socket and the receiver; past this
+#: the reader stops taking (TCP backpressure, UDP counted drops).
+PENDING_LIMIT = 4 * 1024 * 1024
+#: Bytes handed to the receiver in one call (one slice of work between signals).
+FEED_BYTES = 256 * 1024
 
 
 def register(sub: Any) -> None:
@@ -65,16 +74,29 @@ class _Outputs:
     def take(self, batch: ReceivedBatch) -> None:
         if not batch.packets:
             return
-        if self.packets_f is not None:
-            self.packets_f.write(b"".join(batch.packets))
-        if self.params_f is not None:
-            for rec in self.dictionary.decode_packets(batch.packets):
-                self.params_f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        f: Any = None
+        try:
+            if self.packets_f is not None:
+                f = self.packets_f
+                f.write(b"".join(batch.packets))
+            if self.params_f is not None:
+                f = self.params_f
+                for rec in self.dictionary.decode_packets(batch.packets):
+                    f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        except OSError as exc:
+            raise LinkError(f"{f.name}: write failed: {exc.strerror}") from None
 
     def close(self) -> None:
+        problem: LinkError | None = None
         for f in (self.packets_f, self.params_f):
             if f is not None:
-                f.close()
+                try:
+                    f.close()
+                except OSError as exc:
+                    problem = problem or LinkError(f"{f.name}: write failed: {exc.strerror}")
+        self.packets_f = self.params_f = None
+        if problem is not None:
+            raise problem
 
 
 def _read_file(path: Path, chunk: int) -> Any:
@@ -90,7 +112,37 @@ def _read_file(path: Path, chunk: int) -> Any:
             yield data
 
 
-async def _read_network(url: str, idle_timeout: float) -> Any:
+async def _read_network(source: Any, idle_timeout: float) -> Any:
+    """Chunks of an opened network source, until the peer closes or ``idle_timeout``."""
+    it = source.__aiter__()
+    started = False
+    while True:
+        try:
+            # The idle timeout runs once data has flowed: a decoder is
+            # usually started before the emulator and may wait for it.
+            if idle_timeout > 0 and started:
+                data = await asyncio.wait_for(it.__anext__(), idle_timeout)
+            else:
+                data = await it.__anext__()
+        except (StopAsyncIteration, TimeoutError):
+            return
+        started = True
+        yield data
+
+
+async def decode_network(
+    url: str, receiver: Receiver, outputs: _Outputs, idle_timeout: float,
+    caught: list[signal.Signals],
+) -> dict[str, int]:
+    """Decode a network source; returns its counters.
+
+    The socket is read by its own task while the receiver works in a thread on
+    what arrived meanwhile, but never more than :data:`PENDING_LIMIT` bytes wait:
+    past that the reader stops taking from the source, so a TCP peer is held
+    back by TCP's own flow control and a UDP source drops datagrams and counts
+    them (``dropped_datagrams``).  The receiver gets at most :data:`FEED_BYTES`
+    per call, so SIGINT/SIGTERM stop it within one such slice.
+    """
     from lunar_hil.drivers.base import open_source
 
     source = open_source(url)
@@ -100,23 +152,73 @@ async def _read_network(url: str, idle_timeout: float) -> Any:
         raise UnavailableError(str(exc)) from exc
     # Tell the user (and scripts) that the socket is ready: send from now on.
     print(f"decode: listening on {url}", file=sys.stderr, flush=True)
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not caught:
+            caught.append(sig)
+            main.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    pending: deque[bytes] = deque()
+    size = 0
+    arrived = asyncio.Event()
+    room = asyncio.Event()
+    room.set()
+    done = False
+
+    async def read() -> None:
+        nonlocal done, size
+        try:
+            async for data in _read_network(source, idle_timeout):
+                while size >= PENDING_LIMIT:
+                    room.clear()
+                    await room.wait()
+                pending.append(data)
+                size += len(data)
+                arrived.set()
+        finally:
+            done = True
+            arrived.set()
+
+    reader = loop.create_task(read())
+    feeding: asyncio.Future[ReceivedBatch] | None = None
     try:
-        it = source.__aiter__()
-        started = False
         while True:
-            try:
-                # The idle timeout runs once data has flowed: a decoder is
-                # usually started before the emulator and may wait for it.
-                if idle_timeout > 0 and started:
-                    data = await asyncio.wait_for(it.__anext__(), idle_timeout)
-                else:
-                    data = await it.__anext__()
-            except (StopAsyncIteration, TimeoutError):
-                return
-            started = True
-            yield data
+            await arrived.wait()
+            arrived.clear()
+            while pending:
+                parts: list[bytes] = []
+                taken = 0
+                while pending and taken < FEED_BYTES:
+                    parts.append(pending.popleft())
+                    taken += len(parts[-1])
+                size -= taken
+                room.set()
+                feeding = asyncio.ensure_future(asyncio.to_thread(receiver.feed, b"".join(parts)))
+                outputs.take(await asyncio.shield(feeding))
+                feeding = None
+            if done:
+                break
+        await reader
+    except asyncio.CancelledError:
+        if not caught:
+            raise
+        if feeding is not None:  # let the receiver finish the slice it works on
+            outputs.take(await feeding)
     finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
         await source.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    counters = dict(getattr(source, "counters", {}))
+    counters["pending_bytes_dropped"] = size  # taken from the source, not decoded
+    return counters
 
 
 def decode_stream(receiver: Receiver, chunks: Any, outputs: _Outputs) -> None:
@@ -128,6 +230,10 @@ def decode_stream(receiver: Receiver, chunks: Any, outputs: _Outputs) -> None:
 def run(args: argparse.Namespace) -> int:
     from lunar_hil.profiles.loader import load_profile
 
+    if args.chunk <= 0:
+        raise ConfigError(f"--chunk {args.chunk}: must be a positive number of bytes")
+    if not 0 <= args.idle_timeout < float("inf"):
+        raise ConfigError(f"--idle-timeout {args.idle_timeout}: must be a finite number >= 0")
     profile = load_profile(args.profile)
     band = pick_band(profile, args.band)
     coding = channel_coding(band)
@@ -135,53 +241,40 @@ def run(args: argparse.Namespace) -> int:
     receiver = Receiver(coding, scid=band.scid, idle_vcid=band.idle_vcid, keep_frames=False)
     outputs = _Outputs(args.packets_out, args.params_out, dictionary)
     src = args.source
+    caught: list[signal.Signals] = []
+    source_counts: dict[str, int] = {}
     try:
-        if "://" in src:
-            async def pump() -> None:
-                # The socket is read by its own task while the receiver works
-                # in a thread on everything that arrived meanwhile: a datagram
-                # source has no backpressure, so it must never wait on decoding.
-                pending: list[bytes] = []
-                arrived = asyncio.Event()
-                done = False
-
-                async def read() -> None:
-                    nonlocal done
-                    try:
-                        async for data in _read_network(src, args.idle_timeout):
-                            pending.append(data)
-                            arrived.set()
-                    finally:
-                        done = True
-                        arrived.set()
-
-                reader = asyncio.create_task(read())
-                while True:
-                    await arrived.wait()
-                    arrived.clear()
-                    if pending:
-                        batch = b"".join(pending)
-                        pending.clear()
-                        outputs.take(await asyncio.to_thread(receiver.feed, batch))
-                    if done and not pending:
-                        break
-                await reader
-                outputs.take(receiver.flush())
-
+        if "://" in src and not src.startswith("file:"):
             try:
-                asyncio.run(pump())
-            except KeyboardInterrupt:
-                outputs.take(receiver.flush())
+                source_counts = asyncio.run(
+                    decode_network(src, receiver, outputs, args.idle_timeout, caught))
+            except KeyboardInterrupt:  # before the loop took the signal over
+                caught.append(signal.SIGINT)
+            outputs.take(receiver.flush())
         else:
-            path = Path(src.removeprefix("file:"))
-            decode_stream(receiver, _read_file(path, args.chunk), outputs)
+            from lunar_hil.drivers.url import parse_url
+
+            path = Path(parse_url(src).path if src.startswith("file:") else src)
+            try:
+                decode_stream(receiver, _read_file(path, args.chunk), outputs)
+            except KeyboardInterrupt:
+                caught.append(signal.SIGINT)
+                outputs.take(receiver.flush())
     finally:
         outputs.close()
     counts = receiver.counters.as_dict()
+    for key in ("bytes_in", "datagrams", "dropped_datagrams", "dropped_bytes",
+                "pending_bytes_dropped"):
+        if key in source_counts:
+            counts[key] = source_counts[key]
+    if caught:
+        counts["interrupted"] = caught[0].name
     if args.json:
         print(json.dumps(counts))
     else:
         _print_table(counts, profile.id, band.name)
+    if caught:
+        return EXIT_SIGTERM if caught[0] == signal.SIGTERM else EXIT_SIGINT
     return 0
 
 

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import math
+import signal
 import sys
 from typing import Any
 
@@ -27,7 +28,7 @@ from ..downlink import (
     TelemetrySampler,
     parse_speed,
 )
-from ..errors import ConfigError
+from ..errors import EXIT_SIGINT, EXIT_SIGTERM, ConfigError, EmulatorError
 
 #: Keys the live view tracks from the sim (truth) besides the decoded telemetry.
 WATCH_KEYS = ("power.battery_soc", "thermal.avionics_c", "gnc.altitude_m", "mode.lander")
@@ -73,11 +74,15 @@ def register(sub: Any) -> None:
     p.add_argument("--fault", action="append", default=[], metavar="KIND@T[:k=v,...]",
                    help="inject a fault, e.g. heater_stuck_off@3600 (repeatable)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    p.add_argument("--connect-timeout", type=float, metavar="SECONDS",
+                   help="how long tcp+connect:// and mqtt:// outputs retry their first "
+                   "connection (default 10 s)")
     p.set_defaults(handler=run)
 
 
 def open_outputs(
-    urls: list[str], setup: BandSetup, *, lander: str = "lander", speed: float | None = None
+    urls: list[str], setup: BandSetup, *, lander: str = "lander", speed: float | None = None,
+    connect_timeout: float | None = None,
 ) -> list[SinkOutput]:
     """The sinks of ``--out URL...``, each with its layer (``?layer=``), not yet opened.
 
@@ -101,7 +106,7 @@ def open_outputs(
                 else setup.coding.channel_bytes_per_frame * setup.frames_per_second * speed)
         sink = open_sink(parsed, frame_bytes=unit, symbol_rate=symbol_rate, layer=layer.value,
                          lander=lander, frame_type=setup.coding.frame_type,
-                         pace_bytes_per_s=pace)
+                         pace_bytes_per_s=pace, connect_timeout=connect_timeout)
         outputs.append(SinkOutput(sink, layer))
     return outputs
 
@@ -146,7 +151,8 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
         sim, sampler = rig.bind(sim, sampler)
     receiver_sink = None
     if args.out:
-        outputs = open_outputs(args.out, setup, lander=lander, speed=speed)
+        outputs = open_outputs(args.out, setup, lander=lander, speed=speed,
+                               connect_timeout=getattr(args, "connect_timeout", None))
     else:
         from ..downlink import EmbeddedReceiverSink
 
@@ -175,7 +181,10 @@ def run(args: argparse.Namespace) -> int:
     emulator, receiver_sink, rig, (profile, band, scenario) = build_emulator(args)
 
     def main() -> Any:
-        return rig.run(emulator) if rig is not None else emulator.run()
+        coro = rig.run(emulator) if rig is not None else emulator.run()
+        return run_until_signal(coro, caught)
+
+    caught: list[signal.Signals] = []
 
     live = None
     if not args.json and sys.stdout.isatty():
@@ -196,8 +205,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             summary = asyncio.run(main())
     except KeyboardInterrupt:
+        caught.append(signal.SIGINT)
+        summary = None
+    if summary is None:  # a signal: the sinks were closed (flushed) on the way out
         summary = emulator.status.summary(emulator.clock.wall_elapsed)
-        summary["interrupted"] = True
+        summary["interrupted"] = caught[0].name if caught else True
+    summary["sinks"] = sink_counters(emulator)
     if receiver_sink is not None:
         summary["receiver"] = receiver_sink.receiver.counters.as_dict()
     if emulator.status.finished_reason:
@@ -211,4 +224,55 @@ def run(args: argparse.Namespace) -> int:
             print(f"ground receiver: cadus={c.cadus} frames_ok={c.frames_ok} packets={c.packets} "
                   f"rs_corrected={c.rs_corrected_symbols} rs_uncorrectable={c.rs_uncorrectable} "
                   f"crc_errors={c.crc_errors}")
+        for sink in summary["sinks"]:
+            print(f"{sink['url']}: " + " ".join(f"{k}={v}" for k, v in sink.items()
+                                                 if k not in {"url", "layer"}))
+    if caught:
+        return EXIT_SIGTERM if caught[0] == signal.SIGTERM else EXIT_SIGINT
     return 0
+
+
+async def run_until_signal(coro: Any, caught: list[signal.Signals]) -> Any:
+    """Run ``coro``; on SIGINT or SIGTERM cancel it, which closes the sinks the
+    engine holds in its exit stack: each flushes for up to its flush timeout
+    (10 s) and counts what it could not deliver.  Returns None after a signal."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not caught:
+            caught.append(sig)
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if caught:
+            return None
+        raise
+    except EmulatorError as exc:
+        if not caught:
+            raise
+        # A sink that could not flush in time after the signal: it counted the
+        # bytes it dropped; say why on stderr and still exit with the signal.
+        print(f"lunar-hil: error: {exc}", file=sys.stderr)
+        return None
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def sink_counters(emulator: Any) -> list[dict[str, Any]]:
+    """Each output's counters for the summary: what its transport really took
+    (``bytes_out``), what it could not deliver (``dropped_bytes``, ``lost_bytes``),
+    reconnects and stalls."""
+    out: list[dict[str, Any]] = []
+    for output in getattr(emulator, "outputs", []):
+        counters = getattr(output.sink, "counters", None)
+        if counters is None:
+            continue
+        out.append({"url": getattr(output.sink, "url", "?"), "layer": output.layer.value,
+                    **counters})
+    return out

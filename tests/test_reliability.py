@@ -1,0 +1,122 @@
+"""Reliability of real ``lunar-hil`` processes: signals, TCP clients, determinism.
+
+Every test drives the CLI in a subprocess (real files, real sockets, real
+signals) and checks what the summary claims against what really arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "lunar_hil.emulator.cli"]
+
+
+def wait_for(predicate: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def long_run(*outs: str) -> list[str]:
+    """A run that would take minutes at max speed: a signal ends it."""
+    cmd = [*CLI, "run", "--profile", "apex-1.0", "--duration", "86400", "--idle",
+           "--speed", "max", "--json"]
+    for out in outs:
+        cmd += ["--out", out]
+    return cmd
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_run_flushes_and_the_summary_equals_the_file(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    out = tmp_path / "run.cadu"
+    proc = subprocess.Popen(long_run(f"file:{out}"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: out.exists() and out.stat().st_size > 5_000_000)
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["interrupted"] == sig.name
+    (sink,) = summary["sinks"]
+    assert sink["bytes_out"] == out.stat().st_size > 0
+    assert sink["dropped_bytes"] == 0 and sink["queued_bytes"] == 0
+
+
+def test_sigterm_with_a_tcp_client_flushes_to_it_without_traceback(tmp_path: Path) -> None:
+    """tcp:// prints its port; a connected client gets exactly what the summary
+    says went out, and the exit has no CancelledError traceback."""
+    out = tmp_path / "run.cadu"
+    proc = subprocess.Popen(long_run("tcp://127.0.0.1:0", f"file:{out}"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    received = [0]
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line.startswith("listening: 127.0.0.1:"), line
+        port = int(line.rsplit(":", 1)[1])
+        client = socket.create_connection(("127.0.0.1", port))
+
+        def read() -> None:
+            while chunk := client.recv(1 << 20):
+                received[0] += len(chunk)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        wait_for(lambda: received[0] > 5_000_000)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+        reader.join(10)
+        client.close()
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr and "CancelledError" not in stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    tcp, file = summary["sinks"]
+    assert tcp["url"] == "tcp://127.0.0.1:0"
+    assert tcp["bytes_out"] == received[0]
+    assert tcp["lost_bytes"] == tcp["dropped_bytes"] == tcp["stalled_clients"] == 0
+    assert file["bytes_out"] == out.stat().st_size
+
+
+def test_decode_prints_its_counters_on_ctrl_c(tmp_path: Path) -> None:
+    port_probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    port_probe.bind(("127.0.0.1", 0))
+    port = port_probe.getsockname()[1]
+    port_probe.close()
+    proc = subprocess.Popen([*CLI, "decode", "--profile", "apex-1.0", f"udp://127.0.0.1:{port}",
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        assert proc.stderr.readline().startswith("decode: listening on")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for _ in range(20):
+                tx.sendto(os.urandom(1000), ("127.0.0.1", port))
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["interrupted"] == "SIGINT"
+    assert summary["bytes_in"] == 20_000
