@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -46,6 +47,24 @@ PACE_TICK_S = 0.001
 _PACKET_HEADER = 6
 #: Datagrams a source holds for a slow reader before it counts drops.
 SOURCE_QUEUE_DATAGRAMS = 65536
+#: ... and at most this many bytes (a flood of large datagrams stays bounded).
+SOURCE_QUEUE_BYTES = 8 * 1024 * 1024
+
+
+def kernel_drops(inode: int) -> int:
+    """Datagrams the kernel dropped for the UDP socket with this inode (Linux:
+    the last column of ``/proc/net/udp``); 0 where unknown."""
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table, encoding="ascii") as f:
+                next(f, None)
+                for line in f:
+                    fields = line.split()
+                    if len(fields) >= 13 and fields[9] == str(inode):
+                        return int(fields[12])
+        except OSError:
+            continue
+    return 0
 
 
 class UdpSink(AsyncOpenClose):
@@ -177,12 +196,13 @@ class _DatagramQueue(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         queue = self.source.queue
-        if queue.full():
+        if queue.full() or self.source.queued_bytes + len(data) > self.source.queue_bytes:
             self.source.counters["dropped_datagrams"] += 1
             self.source.counters["dropped_bytes"] += len(data)
             return
         self.source.counters["datagrams"] += 1
         self.source.counters["bytes_in"] += len(data)
+        self.source.queued_bytes += len(data)
         queue.put_nowait(data)
 
     def error_received(self, exc: Exception) -> None:
@@ -192,8 +212,11 @@ class _DatagramQueue(asyncio.DatagramProtocol):
 class UdpSource:
     """Bind HOST:PORT and yield each datagram; ends when closed.
 
-    Datagrams the reader has not taken are held up to ``SOURCE_QUEUE_DATAGRAMS``;
-    past that they are counted in ``counters["dropped_datagrams"]``.
+    Datagrams the reader has not taken are held up to ``SOURCE_QUEUE_DATAGRAMS``
+    datagrams and ``SOURCE_QUEUE_BYTES`` bytes; past that they are counted in
+    ``counters["dropped_datagrams"]``.  Datagrams the kernel dropped because its
+    receive buffer was full (the reader was slower still) are added at close from
+    the socket's drop counter (``/proc/net/udp``), also in ``kernel_dropped_datagrams``.
     """
 
     def __init__(self, url: DriverUrl) -> None:
@@ -205,7 +228,10 @@ class UdpSource:
             "dropped_datagrams": 0,
             "dropped_bytes": 0,
             "errors": 0,
+            "kernel_dropped_datagrams": 0,
         }
+        self.queue_bytes = SOURCE_QUEUE_BYTES
+        self.queued_bytes = 0
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(SOURCE_QUEUE_DATAGRAMS)
         self._transport: asyncio.DatagramTransport | None = None
         self.port = url.port
@@ -229,10 +255,22 @@ class UdpSource:
             item = await self.queue.get()
             if item is None:
                 return
+            self.queued_bytes -= len(item)
             yield item
+
+    def _count_kernel_drops(self) -> None:
+        if self._transport is None:
+            return
+        sock = self._transport.get_extra_info("socket")
+        if sock is None:
+            return
+        drops = kernel_drops(os.fstat(sock.fileno()).st_ino)
+        self.counters["kernel_dropped_datagrams"] = drops
+        self.counters["dropped_datagrams"] += drops
 
     async def close(self) -> None:
         if self._transport is not None:
+            self._count_kernel_drops()
             self._transport.close()
             self._transport = None
             # End a running iteration even when the queue is full.

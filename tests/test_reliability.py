@@ -120,3 +120,62 @@ def test_decode_prints_its_counters_on_ctrl_c(tmp_path: Path) -> None:
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["interrupted"] == "SIGINT"
     assert summary["bytes_in"] == 20_000
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "udp"])
+def test_asm_flood_into_network_decode_keeps_memory_bounded(scheme: str) -> None:
+    """A peer sending sync markers as fast as it can: TCP is held back, UDP
+    drops are counted, and the decoder's RSS stays under 300 MB."""
+    kind = socket.SOCK_STREAM if scheme == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([*CLI, "decode", "--profile", "apex-1.0", f"{scheme}://127.0.0.1:{port}",
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    flood = bytes.fromhex("1ACFFC1D") * 2048  # 8 KiB of ASMs
+    sent = 0
+    peak = 0.0
+    try:
+        assert proc.stderr is not None
+        assert proc.stderr.readline().startswith("decode: listening on")
+        tx = socket.socket(socket.AF_INET, kind)
+        if scheme == "tcp":
+            tx.connect(("127.0.0.1", port))
+            tx.setblocking(False)
+        end = time.monotonic() + 6
+        next_sample = 0.0
+        while time.monotonic() < end:
+            try:
+                if scheme == "tcp":
+                    sent += tx.send(flood)
+                else:
+                    sent += tx.sendto(flood, ("127.0.0.1", port))
+            except (BlockingIOError, ConnectionRefusedError):
+                time.sleep(0.001)
+            if time.monotonic() > next_sample:
+                peak = max(peak, rss_mb(proc.pid))
+                next_sample = time.monotonic() + 0.1
+        peak = max(peak, rss_mb(proc.pid))
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+        tx.close()
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert peak < 300, peak
+    assert sent > 8 * 1024 * 1024  # the flood exceeded the decoder's bound
+    if scheme == "udp":
+        # Every datagram is decoded, waiting, or counted as dropped.
+        assert summary["dropped_datagrams"] > 0
+        assert summary["datagrams"] + summary["dropped_datagrams"] <= sent // len(flood)
+    else:
+        assert summary["bytes_in"] <= sent

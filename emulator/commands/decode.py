@@ -263,7 +263,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         outputs.close()
     counts = receiver.counters.as_dict()
-    for key in ("bytes_in", "datagrams", "dropped_datagrams", "dropped_bytes",
+    for key in ("bytes_in", "datagrams", "dropped_datagrams", "kernel_dropped_datagrams",
+                "dropped_bytes",
                 "pending_bytes_dropped"):
         if key in source_counts:
             counts[key] = source_counts[key]
