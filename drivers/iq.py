@@ -36,6 +36,8 @@ from .url import DriverUrl
 #: Input bytes turned into samples per step (bounds memory: 16 KiB in -> at most
 #: 256 Ki symbols, 2 MiB of samples per sample-per-symbol).
 IQ_CHUNK = 16384
+#: More samples per symbol than this would make one chunk hundreds of MiB.
+MAX_SAMPLES_PER_SYMBOL = 64
 
 
 class IqSink(AsyncOpenClose):
@@ -60,6 +62,11 @@ class IqSink(AsyncOpenClose):
                 f"(>= {MIN_SAMPLES_PER_SYMBOL}) of baud {baud}, for example "
                 f"samp_rate={MIN_SAMPLES_PER_SYMBOL * baud} (gr-satellites refuses fewer than "
                 f"{MIN_SAMPLES_PER_SYMBOL} samples per symbol)"
+            )
+        if samp_rate // baud > MAX_SAMPLES_PER_SYMBOL:
+            raise UrlError(
+                f"{self.url}: samp_rate {samp_rate} is {samp_rate // baud} samples per symbol of "
+                f"baud {baud}; at most {MAX_SAMPLES_PER_SYMBOL} (memory per chunk grows with it)"
             )
         self.samp_rate = samp_rate
         self.baud = baud

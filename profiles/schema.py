@@ -54,6 +54,7 @@ from .comms import (
     VirtualChannel,
 )
 from .provenance import SEED_FILES, Sourced, ValueRange, check_source, field_error
+from .schema_limits import check_run_limits
 from .sim_params import SIM_PARAMETER_KEYS, sim_parameters
 from .telemetry import APID_IDLE, CHANNEL_SIZES, CUC_LENGTH, Apid, Channel, ChannelType
 
@@ -139,6 +140,7 @@ class Profile(Sourced):
         self._check_thermal_power()
         self._check_telemetry()
         self._check_bands()
+        check_run_limits(self)
         return self
 
     def _check_unique(self) -> None:
