@@ -35,6 +35,9 @@ __all__ = ["BOARD_KINDS", "HilRig", "PtyUplinkSource", "RiggedSampler", "RiggedS
            "parse_board_option"]
 
 BOARD_KINDS = ("gnc", "payload", "eps")
+#: APID of the time-correlation packet TIME_CORRELATE asks for (assumed: free in
+#: every shipped profile, below the idle APID 0x7FF).
+TIME_CORRELATION_APID = 0x7F0
 #: CUC T-field of board packets, as the telemetry dictionary's packets (4 + 2 octets).
 _CUC_COARSE, _CUC_FINE = 4, 2
 
@@ -67,6 +70,7 @@ class HilRig:
         epoch_cuc_seconds: float = 0.0,
         lander: str | None = None,
         light_time_s: Callable[[float], float] | None = None,
+        hk_vcid: int = 0,
     ) -> None:
         self.board_urls = dict(boards or {})
         self.timeout_s = LOCKSTEP_TIMEOUT_S if lockstep else REALTIME_TIMEOUT_S
@@ -76,6 +80,8 @@ class HilRig:
         self.tc_vcid = tc_vcid
         self.payload_apid = payload_apid
         self.payload_vcid = payload_vcid
+        #: Downlink VC of the rig's own packets (time correlation): the first VC.
+        self.tc_vcid_downlink = hk_vcid
         self.epoch_cuc_seconds = epoch_cuc_seconds
         self.lander = lander or str(getattr(profile, "id", "lander"))
         #: One-way light time (s) at a sim time, when the links model gives one:
@@ -92,6 +98,8 @@ class HilRig:
         self._pump: asyncio.Task[None] | None = None
         self._payload_seq = SequenceCounter()
         self._board_faulted = False
+        self._extra: list[tuple[int, int, npt.NDArray[np.uint8], npt.NDArray[np.int64]]] = []
+        self.time_correlations: list[dict[str, float]] = []
         self.payload_records = 0
 
     # ------------------------------------------------------------- set-up
@@ -104,7 +112,8 @@ class HilRig:
             self.gnc = GncBoardController(self.links["gnc"])
             sim.gnc_computer = self.gnc
         if self.uplink_url is not None:
-            self.router = CommandRouter(sim, self.links, engine_actions)
+            actions = {"TIME_CORRELATE": self._time_correlate, **(engine_actions or {})}
+            self.router = CommandRouter(sim, self.links, actions)
             self.receiver = UplinkReceiver(scid=self.scid, vcid=self.tc_vcid,
                                            commands=CommandTable.from_profile(self.profile),
                                            dispatch=self.router)
@@ -172,6 +181,16 @@ class HilRig:
             if key in values:
                 values[key] = np.full_like(values[key], value)
 
+    def apply_uplink(self, values: dict[str, npt.NDArray[np.float64]]) -> None:
+        """A telecommand that reached FARM-1 but did not decode to a known command
+        is a rejected command too: ``cmd.rejected`` (CMD_REJECTED) counts it
+        with the ones the sim refused, so the housekeeping's verification covers both."""
+        if self.receiver is None or "cmd.rejected" not in values:
+            return
+        malformed = self.receiver.counters["commands_malformed"]
+        if malformed:
+            values["cmd.rejected"] = values["cmd.rejected"] + float(malformed)
+
     def apply_board_faults(self, block: Any) -> Any:
         """A GNC board that misses its deadlines is an active fault: it counts in
         ``fault.count`` (housekeeping) on the rows while it is silent, and its
@@ -195,6 +214,30 @@ class HilRig:
         import dataclasses
 
         return dataclasses.replace(block, events=(*block.events, *events))
+
+    def _time_correlate(self, _call: Any) -> None:
+        """TIME_CORRELATE: a packet on :data:`TIME_CORRELATION_APID` pairing the
+        on-board time (CUC 4+2, TAI since 1958) of execution with the number of
+        frames the downlink had sent when it executed (u32)."""
+        t = self._now
+        frames = 0
+        engine = getattr(getattr(self, "rigged_sim", None), "engine", None)
+        if engine is not None:
+            frames = int(engine.status.frames)
+        cuc = encode_cuc_batch(np.array([t + self.epoch_cuc_seconds]), _CUC_COARSE, _CUC_FINE)
+        data = np.frombuffer(cuc.tobytes() + frames.to_bytes(4, "big"), dtype=np.uint8)
+        seq = self._payload_seq.take(TIME_CORRELATION_APID)
+        packet = build_space_packets(TIME_CORRELATION_APID, seq, data).reshape(-1)
+        self._extra.append((self.tc_vcid_downlink, TIME_CORRELATION_APID, packet,
+                            np.zeros(1, dtype=np.int64)))
+        self.time_correlations.append({"t_s": round(t, 6), "frames_sent": frames})
+
+    def take_extra_packets(
+        self,
+    ) -> list[tuple[int, int, npt.NDArray[np.uint8], npt.NDArray[np.int64]]]:
+        """Packets the rig made since the last call: (vcid, apid, data, starts)."""
+        out, self._extra = self._extra, []
+        return out
 
     def packets(self, t_s: float) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None:
         """The payload board's records since the last call, as space packets on
@@ -268,6 +311,7 @@ class HilRig:
                 else last.command.name,
                 "last_verification": None if last is None else last.verification.name.lower(),
                 "dropped_bytes": self.inbox.counters["dropped_bytes"],
+                "time_correlations": self.time_correlations[-20:],
             }
         return out
 
@@ -351,6 +395,7 @@ class RiggedSimulation:
                 self.engine.clcw_word = word
         block = self._sim.advance(until_s)
         rig.apply_eps(block.values)
+        rig.apply_uplink(block.values)
         return rig.apply_board_faults(block)
 
 
@@ -372,10 +417,15 @@ class RiggedSampler:
     def sample(self, block: Any, t0: float, t1: float) -> Any:
         sampled = self._sampler.sample(block, t0, t1)
         got = self._rig.packets(t1)
-        if got is None:
-            return sampled
-        data, starts = got
-        vcid = self._rig.payload_vcid
+        if got is not None:
+            self._merge(sampled, t0, self._rig.payload_vcid, self._rig.payload_apid, *got)
+        for vcid, apid, data, starts in self._rig.take_extra_packets():
+            self._merge(sampled, t0, vcid, apid, data, starts)
+        return sampled
+
+    @staticmethod
+    def _merge(sampled: Any, t0: float, vcid: int, apid: int | None,
+               data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> None:
         old = sampled.streams.get(vcid)
         # The engine's stream tuples carry each packet's sample time when the
         # sampler's do (``(data, starts, times)``), in time order: the board's
@@ -393,9 +443,8 @@ class RiggedSampler:
             merged = _merge_by_time(old, (data, starts, np.full(starts.size, t0)))
         sampled.streams[vcid] = merged
         sampled.count += int(starts.size)
-        if hasattr(sampled, "by_apid") and self._rig.payload_apid is not None:
-            sampled.by_apid[self._rig.payload_apid] += int(starts.size)
-        return sampled
+        if hasattr(sampled, "by_apid") and apid is not None:
+            sampled.by_apid[apid] += int(starts.size)
 
 
 def _merge_by_time(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -451,4 +500,5 @@ def build_rig(
         payload_vcid=int(setup.vcid_of_apid.get(payload_apid, 0)) if payload_apid is not None
         else 0,
         epoch_cuc_seconds=epoch_cuc_seconds, lander=lander, light_time_s=light_time_s,
+        hk_vcid=min(int(v) for v in setup.vcid_of_apid.values()) if setup.vcid_of_apid else 0,
     )

@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import json
 import re
+import signal
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -185,10 +186,39 @@ def _totals(summaries: dict[str, dict[str, Any]], wall_s: float) -> dict[str, An
     return out
 
 
+async def _until_signal(coro: Any, caught: list[signal.Signals]) -> Any:
+    """Run ``coro``; SIGINT or SIGTERM cancels it (every lander's sinks close and
+    flush on the way out) and returns None."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not caught:
+            caught.append(sig)
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if caught:
+            return None
+        raise
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 def run_fleet(args: argparse.Namespace) -> int:
-    """``run`` with several landers: build all (every error before any byte), run together."""
+    """``run`` with several landers: build all (every error before any byte), run together.
+
+    A signal stops every lander; the summary then has ``interrupted`` and the
+    exit status is 130 (SIGINT) or 143 (SIGTERM), as for one lander.
+    """
     import time
 
+    from ..errors import EXIT_SIGINT, EXIT_SIGTERM
     from .run import build_emulator
 
     landers = fleet_landers(args)
@@ -203,12 +233,19 @@ def run_fleet(args: argparse.Namespace) -> int:
         return list(await asyncio.gather(*runs))
 
     wall0 = time.monotonic()
-    interrupted = False
+    caught: list[signal.Signals] = []
     try:
-        results = asyncio.run(main())
+        results = asyncio.run(_until_signal(main(), caught))
     except KeyboardInterrupt:
-        interrupted = True
-        results = [e.status.summary(e.clock.wall_elapsed) for _l, e, *_rest in built]
+        caught.append(signal.SIGINT)
+        results = None
+    if results is None:
+        results = []
+        for _lander, emulator, _sink, rig, _p, _b in built:
+            partial = emulator.status.summary(emulator.clock.wall_elapsed)
+            if rig is not None:
+                partial.update(rig.summary())
+            results.append(partial)
     summaries: dict[str, dict[str, Any]] = {}
     for (lander, emulator, receiver_sink, _rig, profile, band), summary in zip(
             built, results, strict=True):
@@ -220,8 +257,8 @@ def run_fleet(args: argparse.Namespace) -> int:
             entry["finished_reason"] = emulator.status.finished_reason
         summaries[lander.id] = entry
     total = _totals(summaries, time.monotonic() - wall0)
-    if interrupted:
-        total["interrupted"] = True
+    if caught:
+        total["interrupted"] = caught[0].name
     if args.json:
         print(json.dumps(total))
     else:
@@ -230,4 +267,6 @@ def run_fleet(args: argparse.Namespace) -> int:
                   f"sim_seconds={s['sim_seconds']} frames={s['frames']} packets={s['packets']} "
                   f"bytes_out={s['bytes_out']}")
         print(" ".join(f"{k}={v}" for k, v in total.items() if k != "landers"))
+    if caught:
+        return EXIT_SIGTERM if caught[0] == signal.SIGTERM else EXIT_SIGINT
     return 0

@@ -163,10 +163,34 @@ class _ClcwReader:
         return self
 
     async def _pump(self) -> None:
-        async for chunk in self._source:
-            batch = self.receiver.feed(chunk)
-            if batch.clcw is not None:
-                self.queue.put_nowait(batch.clcw)
+        """Decode what arrived in one call per wake-up: the receiver's cost is
+        mostly per call on a convolutional band (one CADU per MQTT message
+        would otherwise fall behind the downlink, and the CLCW with it)."""
+        arrived: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        async def read() -> None:
+            try:
+                async for chunk in self._source:
+                    arrived.put_nowait(chunk)
+            finally:
+                arrived.put_nowait(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while True:
+                chunks = [await arrived.get()]
+                while not arrived.empty():
+                    chunks.append(arrived.get_nowait())
+                ended = None in chunks
+                batch = self.receiver.feed(b"".join(c for c in chunks if c is not None))
+                if batch.clcw is not None:
+                    self.queue.put_nowait(batch.clcw)
+                if ended:
+                    return
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
 
     async def next(self, timeout: float) -> Clcw | None:
         try:

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from lunar_hil.emulator.binding import band_setup, pick_band
+from lunar_hil.emulator.boards.rig import TIME_CORRELATION_APID
 from lunar_hil.emulator.ccsds.clcw import Clcw
+from lunar_hil.emulator.ccsds.packets import scan_space_packets
 from lunar_hil.emulator.ccsds.receiver import Receiver
 from lunar_hil.profiles.loader import load_profile
 
@@ -43,6 +45,7 @@ def test_send_tc_turns_the_heater_on_and_nr_advances(tmp_path: Path) -> None:
     uplink, downlink = free_udp_port(), free_udp_port()
     recording = tmp_path / "downlink.bin"
     params = tmp_path / "params.jsonl"
+    packets_out = tmp_path / "packets.bin"
     run = subprocess.Popen(
         [*CLI, "run", "--profile", PROFILE, "--band", BAND, "--scenario", "surface-nominal",
          "--speed", "30", "--duration", "300", "--ideal-link",
@@ -65,6 +68,9 @@ def test_send_tc_turns_the_heater_on_and_nr_advances(tmp_path: Path) -> None:
     assert off["nr_after"] == on["nr_after"] + 1
     assert summary["uplink"]["commands_executed"] == 2
     assert summary["uplink"]["clcw_nr"] == off["nr_after"]
+    # TIME_CORRELATE: one packet pairing on-board time with the frames sent.
+    (correlation,) = summary["uplink"]["time_correlations"]
+    assert 0 < correlation["t_s"] < 300 and correlation["frames_sent"] > 0
 
     # The downlink recording: N(R) in the OCF goes 0 -> 1 -> 2, never back.
     setup = band_setup(pick_band(load_profile(PROFILE), BAND))
@@ -82,10 +88,20 @@ def test_send_tc_turns_the_heater_on_and_nr_advances(tmp_path: Path) -> None:
     # Decoded telemetry: the heater follows the commands; CMD_ACCEPTED counts them.
     decoded = subprocess.run(
         [*CLI, "decode", "--profile", PROFILE, "--band", BAND, f"file:{recording}",
-         "--params-out", str(params), "--json"],
+         "--params-out", str(params), "--packets-out", str(packets_out), "--json"],
         capture_output=True, text=True, timeout=120,
     )
     assert decoded.returncode == 0, decoded.stderr
+    assert json.loads(decoded.stdout)["packets_by_apid"][str(TIME_CORRELATION_APID)] == 1
+    packets, _skipped, _used = scan_space_packets(packets_out.read_bytes())
+    (tc_packet,) = [p for p in packets if p.apid == TIME_CORRELATION_APID]
+    coarse = int.from_bytes(tc_packet.data[:4], "big")
+    fine = int.from_bytes(tc_packet.data[4:6], "big")
+    # On-board time of execution: the run's first packet is stamped at sim t = 0.
+    times = [json.loads(line)["time"] for line in params.read_text().splitlines()]
+    epoch_tai = min(t for t in times if t is not None)
+    assert abs(coarse + fine / 65536 - epoch_tai - correlation["t_s"]) < 1e-3
+    assert int.from_bytes(tc_packet.data[6:10], "big") == correlation["frames_sent"]
     heater: list[float] = []
     accepted: list[float] = []
     last_opcode: list[float] = []
