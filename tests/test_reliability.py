@@ -179,3 +179,25 @@ def test_asm_flood_into_network_decode_keeps_memory_bounded(scheme: str) -> None
         assert summary["datagrams"] + summary["dropped_datagrams"] <= sent // len(flood)
     else:
         assert summary["bytes_in"] <= sent
+
+
+def test_same_bytes_at_every_speed(tmp_path: Path) -> None:
+    """Output is a function of sim time only: speed 5, 50 and max --idle write
+    the same file (20 s of sim time keeps speed 5 at about 4 s of wall time)."""
+    files = {}
+    procs = []
+    for speed in (["5"], ["50"], ["max", "--idle"]):
+        out = tmp_path / f"{speed[0]}.cadu"
+        files[speed[0]] = out
+        procs.append(subprocess.Popen(
+            [*CLI, "run", "--profile", "apex-1.0", "--duration", "20", "--speed", *speed,
+             "--out", f"file:{out}", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    data = {k: v.read_bytes() for k, v in files.items()}
+    assert len(data["max"]) > 0
+    for speed in ("5", "50"):
+        a, b = data[speed], data["max"]
+        first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+        assert a == b, f"speed {speed}: {len(a)} vs {len(b)} bytes, first difference at byte {first}"
