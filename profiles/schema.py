@@ -174,6 +174,10 @@ class Profile(Sourced):
         # would need the bare-structure figure, which no shipped lander flies.
         if not self.thermal.mli:
             raise field_error("thermal.mli", "conductance_w_per_k is the MLI-closed leak: mli must be true")
+        payload = self.physical.payload_mass_kg
+        if payload is not None and self.rover_mass_kg > payload:
+            raise field_error("physical.payload_mass_kg",
+                              f"payload {payload:g} kg is less than the rovers it includes ({self.rover_mass_kg:g} kg)")
         if self.propellant_kg <= 0:
             raise field_error(
                 "propulsion.pre_descent_delta_v_mps",
@@ -243,10 +247,16 @@ class Profile(Sourced):
         return [a for a in self.apids if a.asset == asset]
 
     @property
+    def rover_mass_kg(self) -> float:
+        """Mass of the rovers carried down (part of the payload)."""
+        return float(sum(r.mass_kg or 0.0 for r in self.rovers))
+
+    @property
     def landed_mass_kg(self) -> float:
-        """Dry mass plus the payload and rovers carried down."""
-        rovers = sum(r.mass_kg or 0.0 for r in self.rovers)
-        return self.physical.dry_mass_kg + (self.physical.payload_mass_kg or 0.0) + rovers
+        """Dry mass plus the payload carried down; the payload mass includes the
+        rovers (LUPEX: "payload at least 350 kg (lander with rover)", seed 002)."""
+        payload = self.physical.payload_mass_kg
+        return self.physical.dry_mass_kg + (self.rover_mass_kg if payload is None else payload)
 
     @property
     def descent_start_mass_kg(self) -> float:

@@ -112,7 +112,10 @@ def sim_parameters(profile: Profile) -> dict[str, Any]:
                                    else float(profile.site.night_floor_k)),
         "dry_mass_kg": float(profile.physical.dry_mass_kg),
         "wet_mass_kg": float(profile.physical.wet_mass_kg),
-        "payload_mass_kg": float(profile.physical.payload_mass_kg or 0.0),
+        # The sim carries the rovers separately (until deployment): the payload
+        # mass of a profile includes them.
+        "payload_mass_kg": float(profile.landed_mass_kg - profile.physical.dry_mass_kg
+                                 - profile.rover_mass_kg),
         "propellant_kg": float(profile.propellant_kg),
         "main_engine_thrust_n": float(profile.propulsion.main_engine_thrust_n),
         "main_engine_isp_s": float(profile.propulsion.main_engine_isp_s),
@@ -153,7 +156,7 @@ def sim_parameters(profile: Profile) -> dict[str, Any]:
         "tx_power_w": float(max(tx_powers)) if tx_powers else 0.0,
         "relay_count": len(profile.relays),
         "has_rover": bool(profile.rovers),
-        "rover_mass_kg": float(sum(r.mass_kg or 0.0 for r in profile.rovers)),
+        "rover_mass_kg": profile.rover_mass_kg,
         "rover_speed_mps": float(rover.traverse_speed_mps or 0.02) if rover else 0.02,
         "rover_battery_wh": float(rover.battery_capacity_wh or 100.0) if rover else 100.0,
         "has_drill": bool(drills),

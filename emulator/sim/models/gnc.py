@@ -34,6 +34,7 @@ REJECTIONS_TO_FAIL = 10  # consecutive gated readings before the LRF is declared
 ESTIMATOR_GAIN = 0.05  # per 0.1 s step: ~2 s time constant
 VERTICAL_GAIN = 0.5  # 1/s
 HORIZONTAL_GAIN = 0.3  # 1/s
+RIM_BEHIND_M = 1000.0  # an injected crater rim lies this far behind the crossing point
 
 
 
@@ -75,8 +76,10 @@ class Terrain:
             x_m / 2300.0 + self.phase_b
         )
         for x0, jump, slope_drop, slope_len in self.drops:
-            if x_m >= x0:
-                z -= jump + slope_drop * min(1.0, (x_m - x0) / slope_len)
+            # The rim lies RIM_BEHIND_M behind the point where the lander crossed
+            # it, so drifting back a little while hovering does not recross it.
+            if x_m >= x0 - RIM_BEHIND_M:
+                z -= jump + slope_drop * min(1.0, max(0.0, x_m - x0) / slope_len)
         return z
 
 
