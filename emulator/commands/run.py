@@ -18,7 +18,6 @@ from ..binding import (
     pick_band,
     telemetry_dictionary,
 )
-from ..ccsds import TAI_EPOCH_1958_UNIX
 from ..downlink import (
     BandSetup,
     Emulator,
@@ -33,8 +32,6 @@ from ..errors import EXIT_SIGINT, EXIT_SIGTERM, ConfigError, EmulatorError
 #: Keys the live view tracks from the sim (truth) besides the decoded telemetry.
 WATCH_KEYS = ("power.battery_soc", "thermal.avionics_c", "gnc.altitude_m", "mode.lander")
 
-#: Default mission epoch for the packet time codes: the sim's t = 0 (UTC).
-DEFAULT_EPOCH_UNIX = 1798761600.0  # 2027-01-01T00:00:00Z
 
 
 def register(sub: Any) -> None:
@@ -55,6 +52,9 @@ def register(sub: Any) -> None:
     p.add_argument("--duration", type=float, metavar="SIM_SECONDS",
                    help="simulated seconds (default: the scenario's duration)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    p.add_argument("--epoch", metavar="UTC",
+                   help="scenario date, ISO 8601 UTC like 2023-04-25T16:31:15Z (default: the "
+                   "scenario's epoch); the Sun, Earth and relays follow it, the CUC is it in TAI")
     p.add_argument("--out", action="append", default=[], metavar="URL",
                    help="output URL, repeatable: file:PATH, udp://H:P, tcp://H:P, "
                    "tcp+connect://H:P, serial:DEV?baud=N, pty, mqtt://H:P/PREFIX, "
@@ -123,6 +123,13 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
     band = pick_band(profile, args.band)
     speed = parse_speed(args.speed)
     scenario = load_scenario(args.scenario)
+    if getattr(args, "epoch", None):
+        from ..timebase import parse_utc
+
+        try:
+            scenario = scenario.with_epoch(parse_utc(args.epoch))
+        except ConfigError as exc:
+            raise ConfigError(f"--epoch: {exc}") from None
     faults = [parse_fault_spec(f) for f in args.fault]
     duration = scenario.duration_s if args.duration is None else args.duration
     if not 0 < duration < math.inf:
@@ -140,7 +147,11 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
     dictionary = telemetry_dictionary(profile, band)
     params = lander_params(profile)
     sim = LanderSimulation(params, scenario, seed=args.seed, faults=faults)
-    epoch_cuc = DEFAULT_EPOCH_UNIX - TAI_EPOCH_1958_UNIX
+    # Packet time codes: CUC level 1, TAI seconds since 1958 (with the leap
+    # seconds in force at the scenario's start, sim time 0).
+    from ..timebase import utc_to_tai_seconds
+
+    epoch_cuc = utc_to_tai_seconds(sim.start_utc)
     sampler = TelemetrySampler(dictionary, setup.vcid_of_apid, epoch_cuc_seconds=epoch_cuc,
                                seed=args.seed, enabled_by=instrument_gates(profile))
     from ..boards.rig import build_rig
