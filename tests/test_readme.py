@@ -56,8 +56,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DURATION_CAP = float(os.environ.get("LUNAR_HIL_DOCTEST_DURATION", "4"))
