@@ -82,8 +82,10 @@ def test_full_link_follows_the_bit_rate(tmp_path: Path, capsys, profile, overloa
     """A full link sends exactly floor(t F) frames: idle fill when telemetry is
     short, an on-board backlog when it is long (APEX's S band carries science)."""
     f = tmp_path / "full.bin"
+    # --ideal-link: the link model would stop APEX's S band (far side, direct to
+    # Earth only); this test is about the frame clock, not the geometry.
     summary = run_json(capsys, "run", "--profile", profile, "--band", "S", "--speed", "max",
-                       "--idle", "--duration", "30", "--out", f"file:{f}", "--json")
+                       "--idle", "--ideal-link", "--duration", "30", "--out", f"file:{f}", "--json")
     from lunar_hil.emulator.binding import band_setup, pick_band
     from lunar_hil.profiles.loader import load_profile
 

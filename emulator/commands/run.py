@@ -39,6 +39,13 @@ def register(sub: Any) -> None:
         "run", help="run a lander profile and stream its telemetry",
         description="Run a lander profile through a scenario and stream coded CCSDS telemetry "
         "to the outputs (default: the embedded ground receiver with a live view).",
+        epilog="examples:\n"
+        "  lunar-hil run --profile apex-1.0 --scenario descent --speed 20\n"
+        "  lunar-hil run --profile hakuto-r-m1 --scenario descent-lrf-anomaly --speed max "
+        "--out file:m1.cadu\n"
+        "  lunar-hil run --profile lupex --band X --speed 1 --out udp://127.0.0.1:10015?layer=frames\n"
+        "  lunar-hil run --profile apex-1.0 --uplink udp://127.0.0.1:10025 --board gnc=/dev/ttyUSB0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--profile", action="append", default=[], metavar="ID|FILE",
                    help="profile id or YAML file; repeat it to run a fleet (one lander each, "
@@ -147,6 +154,7 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
     dictionary = telemetry_dictionary(profile, band)
     params = lander_params(profile)
     sim = LanderSimulation(params, scenario, seed=args.seed, faults=faults)
+    start_utc = sim.start_utc
     # Packet time codes: CUC level 1, TAI seconds since 1958 (with the leap
     # seconds in force at the scenario's start, sim time 0).
     from ..timebase import utc_to_tai_seconds
@@ -171,11 +179,19 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
                                              idle_vcid=setup.idle_vcid)
         outputs = [SinkOutput(receiver_sink, OutputLayer.CHANNEL)]
     ber = 0.0 if args.ideal_link else args.ber
-    emulator = Emulator(
+    engine_args: dict[str, Any] = dict(
         band=setup, sim=sim, sampler=sampler, duration_s=duration, speed=speed,
         idle=args.idle, outputs=outputs, link=LinkImpairment(ber, args.seed),
         watch_keys=WATCH_KEYS,
     )
+    # The link model (emulator/links) needs the lander at its site: off in cruise.
+    if args.ideal_link or scenario.phase == "cruise":
+        emulator = Emulator(**engine_args)
+    else:
+        from ..downlink.linked import linked_emulator
+
+        emulator = linked_emulator(profile, band.name, start_utc, seed=args.seed,
+                                   ber_override=args.ber or None, **engine_args)
     if rig is not None:
         rig.engine(emulator)
     return emulator, receiver_sink, rig, (profile, band, scenario)

@@ -66,7 +66,7 @@ def make_iq(tmp: Path, profile: str, band: str, seconds: float, samples_per_symb
     b = next(x for x in summary["bands"] if x["name"] == band)
     samp_rate = b["symbol_rate_sps"] * samples_per_symbol
     cli("run", "--profile", profile, "--band", band, "--scenario", "descent", "--speed", "max",
-        "--duration", str(seconds), "--idle",
+        "--duration", str(seconds), "--idle", "--ideal-link",  # codec interop, not geometry
         "--out", "file:run.frames?layer=frames", "--out", "file:run.channel", cwd=tmp)
     decoded = json.loads(cli("decode", "--profile", profile, "--band", band, "run.channel",
                              "--json", cwd=tmp).stdout)
@@ -107,7 +107,7 @@ def test_rs_band_through_run_out_iq(tmp_path: Path) -> None:
     cli("satyaml", "apex-1.0", "--band", "X", "--out", str(tmp_path / "x.yml"))
     samp_rate = 16_000_000  # 8 x 2 Msym/s
     cli("run", "--profile", "apex-1.0", "--band", "X", "--scenario", "descent", "--speed", "max",
-        "--duration", "0.3", "--idle", "--out", f"iq:run.cf32?samp_rate={samp_rate}",
+        "--duration", "0.3", "--idle", "--ideal-link", "--out", f"iq:run.cf32?samp_rate={samp_rate}",
         "--out", "file:run.frames?layer=frames", "--out", "file:run.channel", cwd=tmp_path)
     decoded = json.loads(cli("decode", "--profile", "apex-1.0", "--band", "X", "run.channel",
                              "--json", cwd=tmp_path).stdout)

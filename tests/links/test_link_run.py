@@ -1,0 +1,137 @@
+"""``run`` through the link model: outages stop the frames, the on-board store
+keeps the packets and plays them back on its own VC, conservation, CLCW flags,
+channel errors counted, same seed same bytes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lunar_hil.emulator.commands.run import build_emulator, register
+from lunar_hil.emulator.downlink.linked import NO_BIT_LOCK_BIT, LinkedEmulator
+
+OUTAGE_IDX = slice(4, 7)  # schedule steps of 30 s: 120 s .. 210 s
+
+
+def _emulator(out: str, *extra: str) -> LinkedEmulator:
+    ap = argparse.ArgumentParser()
+    register(ap.add_subparsers())
+    args = ap.parse_args(["run", "--profile", "lupex", "--band", "X", "--speed", "max",
+                          "--duration", "300", "--out", out, *extra])
+    if isinstance(args.profile, list):
+        args.profile = args.profile[0]
+    emu, _rs, _rig, _ = build_emulator(args)
+    assert isinstance(emu, LinkedEmulator)
+    return emu
+
+
+def _run(emu: LinkedEmulator, *, outage: bool = True, store_bytes: int | None = None) -> dict[str, Any]:
+    if outage:
+        emu._deliver[OUTAGE_IDX] = False
+    if store_bytes is not None:
+        emu.store.capacity_bytes = store_bytes
+    return asyncio.run(emu.run())
+
+
+def _decode(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    params = path.with_suffix(".jsonl")
+    r = subprocess.run([sys.executable, "-m", "lunar_hil.emulator.cli", "decode", "--profile", "lupex",
+                        "--band", "X", str(path), "--json", "--params-out", str(params)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout), [json.loads(x) for x in params.read_text().splitlines()]
+
+
+@pytest.mark.parametrize(("idle", "store_bytes"), [(False, 20_000), (True, 10_000_000)])
+def test_outage_store_playback_and_conservation(tmp_path: Path, idle: bool, store_bytes: int) -> None:
+    f = tmp_path / "o.bin"
+    emu = _emulator(f"file:{f}", *(["--idle"] if idle else []))
+    s = _run(emu, store_bytes=store_bytes)
+    link = s["link"]
+    made = emu._sampled_packets
+    assert link["outage_s"] > 0 and link["stored_packets"] > 0
+    if store_bytes < 100_000:
+        assert link["overflow_packets"] > 0
+    else:
+        assert link["overflow_packets"] == 0
+    assert link["played_back_packets"] + link["store_packets"] == link["stored_packets"]
+    got, rows = _decode(f)
+    # Conservation: made = delivered + in the store + overflow (+ still in the mux).
+    assert made == got["packets"] + link["store_packets"] + link["overflow_packets"] + s["backlog_packets"]
+    assert got["packets"] == s["packets"]
+    assert got["crc_errors"] == 0 and got["rs_uncorrectable"] == 0
+    if idle:
+        # Full link: every frame slot outside the outage carries a frame, none inside it.
+        assert got["cadus"] == emu.end_frame - link["outage_frame_slots"]
+    # Stored packets (made during the outage) arrive after it, oldest first per APID.
+    t0 = min(r["time"] for r in rows)
+    seen: dict[int, list[float]] = defaultdict(list)
+    for r in rows:
+        if 120.0 <= r["time"] - t0 < 180.0:
+            seen[r["apid"]].append(r["time"])
+    assert seen
+    for times in seen.values():
+        assert times == sorted(times)
+    # No packet is lost twice or sent twice: (apid, seq, time) are unique.
+    keys = {(r["apid"], r["seq"], r["time"]) for r in rows}
+    assert len(keys) == len(rows)
+
+
+def test_same_seed_same_bytes_whatever_the_block_size(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    _run(_emulator(f"file:{a}"))
+    emu = _emulator(f"file:{b}")
+    emu.block_periods = 1  # a step per mux period instead of one for the whole run
+    _run(emu)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_clcw_no_bit_lock_and_counted_channel_errors(tmp_path: Path) -> None:
+    clean, noisy = tmp_path / "c.bin", tmp_path / "n.bin"
+    _run(_emulator(f"file:{clean}"), outage=False)
+    emu = _emulator(f"file:{noisy}")
+    emu._tl.ber[:] = 1e-4
+    s = _run(emu, outage=False)
+    c, n = np.frombuffer(clean.read_bytes(), np.uint8), np.frombuffer(noisy.read_bytes(), np.uint8)
+    assert c.size == n.size
+    flips = int(np.unpackbits(c ^ n).sum())
+    # The errors injected are the errors counted; the rate is the budget's.
+    assert flips == s["link"]["channel_bit_errors"] > 0
+    assert 0.3e-4 < flips / (8 * c.size) < 3e-4
+    # The OCF of the frames layer carries No Bit Lock in the first minute only.
+    frames_file = tmp_path / "f.bin"
+    emu = _emulator(f"file:{frames_file}?layer=frames")
+    emu._tl.margin_db[0:2] = -1.0  # 0..60 s: still delivering, no bit lock on board
+    _run(emu, outage=False)
+    flen = emu.band.coding.frame_length
+    frames = np.frombuffer(frames_file.read_bytes(), np.uint8).reshape(-1, flen)
+    ocf = frames[:, -6:-2].astype(np.uint32)
+    words = (ocf[:, 0] << 24) | (ocf[:, 1] << 16) | (ocf[:, 2] << 8) | ocf[:, 3]
+    flagged = (words & NO_BIT_LOCK_BIT) != 0
+    assert flagged.any() and not flagged.all()
+    assert flagged[: int(flagged.sum())].all()  # the flagged frames come first
+
+
+def test_ideal_link_turns_the_model_off(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "lunar_hil.emulator.cli", "run", "--profile", "apex-1.0",
+                        "--band", "S", "--speed", "max", "--duration", "60", "--json", "--ideal-link",
+                        "--out", f"file:{tmp_path / 's.bin'}"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert "link" not in s and s["packets"] > 0
+    # Without it, the far-side S band (direct to Earth only) never reaches the ground.
+    r = subprocess.run([sys.executable, "-m", "lunar_hil.emulator.cli", "run", "--profile", "apex-1.0",
+                        "--band", "S", "--speed", "max", "--duration", "60", "--json",
+                        "--out", f"file:{tmp_path / 's2.bin'}"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["frames"] == 0 and s["packets"] == 0 and s["link"]["stored_packets"] > 0
