@@ -629,7 +629,8 @@ class LanderSimulation:
             p.battery_charge_efficiency, p.battery_discharge_efficiency,
             charge_allowed=not inhibited,
         )
-        self._next_energy_wh = step.energy_wh + floor_wh
+        # (usable + floor) can round one ulp past the capacity: a full battery is full.
+        self._next_energy_wh = min(step.energy_wh + floor_wh, self._capacity_wh)
         soc = self._soc()
         batt_v = 0.0 if crashed else power.battery_terminal_v(
             p.battery_nominal_v, soc, step.battery_w, self._capacity_wh)
