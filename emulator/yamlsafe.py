@@ -130,7 +130,15 @@ def _children(node: Node) -> list[Node]:
 
 def load_yaml_text(text: str, label: str, *, max_nodes: int = MAX_YAML_NODES) -> Any:
     """Parse one YAML document from ``text`` within the limits; ``label`` names it in errors."""
-    loader = _BoundedLoader(text)
+    try:
+        # PyYAML checks the whole text for characters YAML forbids (C0 controls
+        # other than tab and newlines, U+FFFE, ...) when the loader is built.
+        loader = _BoundedLoader(text)
+    except yaml.reader.ReaderError as exc:
+        character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise YamlRefused(
+            f"{label}: character U+{character:04X} at offset {exc.position} is not allowed in YAML"
+        ) from None
     try:
         try:
             root = loader.get_single_node()
@@ -160,7 +168,9 @@ def load_yaml_text(text: str, label: str, *, max_nodes: int = MAX_YAML_NODES) ->
             where = f"line {mark.line + 1}: " if mark is not None else ""
             problem = " ".join((exc.problem or "invalid value").split())
             raise YamlRefused(f"{label}: {where}{problem[:120]}") from None
-        except (yaml.YAMLError, ValueError, OverflowError):
+        except (yaml.YAMLError, ValueError, OverflowError, LookupError, TypeError):
+            # PyYAML's constructors index into the scalar: an empty tagged one
+            # (``!!int``, ``!!float``) raises IndexError from inside PyYAML.
             raise YamlRefused(f"{label}: a value cannot be read") from None
     finally:
         loader.dispose()

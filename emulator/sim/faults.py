@@ -122,8 +122,11 @@ def _number(kind: str, key: str, value: Any) -> float:
         raise ScenarioError(f"fault {kind}: {key} must be a number, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise ScenarioError(f"fault {kind}: {key} must be a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        # OverflowError: an int from YAML too large for a float (1 and 400 zeros).
+        text = repr(value)
+        text = text if len(text) <= 40 else text[:37] + "..."
+        raise ScenarioError(f"fault {kind}: {key} must be a number, got {text}") from None
     if not math.isfinite(number):
         raise ScenarioError(f"fault {kind}: {key} must be finite")
     return number

@@ -133,9 +133,10 @@ def scenario_from_mapping(data: Any, *, source: str = "<scenario>") -> Scenario:
 
     def number(key: str, default: float) -> float:
         value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise fail(key, f"must be a number, got {value!r}")
-        return float(value)
+        number = _finite(value)
+        if number is None:
+            raise fail(key, f"must be a number, got {_short(value)}")
+        return number
 
     name = data["name"]
     if not isinstance(name, str) or not name:
@@ -176,9 +177,10 @@ def scenario_from_mapping(data: Any, *, source: str = "<scenario>") -> Scenario:
         raise fail("relay_deploy_s", "must be a list of times in seconds")
     relays: list[float] = []
     for i, value in enumerate(relays_raw):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-            raise fail(f"relay_deploy_s[{i}]", f"must be a time >= 0, got {value!r}")
-        relays.append(float(value))
+        number = _finite(value)
+        if number is None or number < 0:
+            raise fail(f"relay_deploy_s[{i}]", f"must be a time >= 0, got {_short(value)}")
+        relays.append(number)
 
     faults_raw = data.get("faults", []) or []
     if not isinstance(faults_raw, list):
@@ -210,13 +212,33 @@ def _fault(item: Any) -> Fault:
     params = item.get("params", {}) or {}
     if not isinstance(params, Mapping):
         raise ScenarioError("params must be a mapping")
-    at_s = item["at_s"]
+    at_s = _finite(item["at_s"])
     duration = item.get("duration_s")
-    if isinstance(at_s, bool) or not isinstance(at_s, int | float):
-        raise ScenarioError(f"at_s must be a number, got {at_s!r}")
-    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float)):
-        raise ScenarioError(f"duration_s must be a number, got {duration!r}")
-    return Fault(
-        kind=str(item["kind"]), at_s=float(at_s), params=dict(params),
-        duration_s=None if duration is None else float(duration),
-    )
+    if at_s is None:
+        raise ScenarioError(f"at_s must be a number, got {_short(item['at_s'])}")
+    if duration is not None:
+        duration = _finite(duration)
+        if duration is None:
+            raise ScenarioError(f"duration_s must be a number, got {_short(item['duration_s'])}")
+    return Fault(kind=str(item["kind"]), at_s=at_s, params=dict(params), duration_s=duration)
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None when it is not a finite number.
+
+    YAML reads ``1`` followed by 400 zeros as an int that ``float()`` and
+    ``math.isfinite`` cannot take (OverflowError): that is refused here too.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _short(value: Any) -> str:
+    """The repr of a refused value, cut short (a 400-digit number is one line)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

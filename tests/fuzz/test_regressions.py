@@ -1,0 +1,73 @@
+"""Crashes the fuzzers found, pinned as plain examples (each raised a bare
+Python error before its fix; now each is one ConfigError line)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lunar_hil.emulator.errors import ConfigError, ScenarioError
+from lunar_hil.emulator.sim.faults import Fault, parse_fault_spec
+from lunar_hil.emulator.sim.scenario import load_scenario, scenario_from_mapping
+from lunar_hil.emulator.yamlsafe import YamlRefused, load_yaml_text
+from lunar_hil.profiles.loader import load_file
+
+HUGE = 10**400  # what YAML makes of a 1 followed by 400 zeros: an int no float holds
+
+
+@pytest.mark.parametrize("text", ["\x1f", "name: x\nphase: \x07\n", "\ufffe"])
+def test_yaml_forbidden_character_is_one_line(text: str) -> None:
+    """PyYAML's reader raised ReaderError before the guarded block (a traceback)."""
+    with pytest.raises(YamlRefused, match=r"^x\.yaml: character U\+[0-9A-F]{4} at offset \d+"):
+        load_yaml_text(text, "x.yaml")
+
+
+@pytest.mark.parametrize("text", ["!!int ", "!!float ", "a: !!int\n"])
+def test_yaml_empty_tagged_scalar_is_one_line(text: str) -> None:
+    """PyYAML's int/float constructors raised IndexError on an empty scalar."""
+    with pytest.raises(YamlRefused, match=r"^x\.yaml: "):
+        load_yaml_text(text, "x.yaml")
+
+
+def test_profile_and_scenario_files_with_a_control_character(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("extends: apex-1.0\n\x1b[2J\n")
+    with pytest.raises(ConfigError, match=r"p\.yaml: character U\+001B"):
+        load_file(path)
+    with pytest.raises(ScenarioError, match=r"p\.yaml: character U\+001B"):
+        load_scenario(str(path))
+
+
+BASE = {"name": "x", "phase": "descent", "duration_s": 60}
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    ({"duration_s": HUGE}, "duration_s"),
+    ({"solar_declination_deg": HUGE}, "solar_declination_deg"),
+    ({"start_local_time_h": -HUGE}, "start_local_time_h"),
+    ({"relay_deploy_s": [HUGE]}, "relay_deploy_s[0]"),
+    ({"faults": [{"kind": "heater_stuck_on", "at_s": HUGE}]}, "faults[0]"),
+    ({"faults": [{"kind": "heater_stuck_on", "at_s": 1, "duration_s": HUGE}]}, "faults[0]"),
+    ({"faults": [{"kind": "battery_cell_loss", "at_s": 1, "params": {"fraction": HUGE}}]},
+     "faults[0]"),
+])
+def test_scenario_huge_int_is_refused(extra: dict, field: str) -> None:
+    """math.isfinite / float() raised OverflowError on YAML's huge ints."""
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_mapping({**BASE, **extra}, source="s.yaml")
+    message = str(info.value)
+    assert message.startswith(f"s.yaml: {field}: ") and len(message) < 200
+
+
+def test_scenario_huge_int_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\nphase: descent\nduration_s: 1" + "0" * 400 + "\n")
+    with pytest.raises(ScenarioError, match="duration_s: must be a number"):
+        load_scenario(str(path))
+
+
+def test_fault_param_huge_int() -> None:
+    with pytest.raises(ScenarioError, match="fraction must be a number"):
+        Fault("battery_cell_loss", 1.0, {"fraction": HUGE})
+    assert parse_fault_spec("battery_cell_loss@1:fraction=0.5").number("fraction") == 0.5
