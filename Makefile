@@ -49,7 +49,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	@mkdir -p .typecheck/lunar_hil
 	@for d in emulator drivers profiles firmware_stubs; do ln -sfn ../../$$d .typecheck/lunar_hil/$$d; done
-	MYPYPATH=.typecheck $(BIN)/mypy -p lunar_hil.emulator.ccsds -p lunar_hil.emulator.downlink \
+	MYPYPATH=.typecheck $(BIN)/mypy -p lunar_hil.emulator.ccsds -p lunar_hil.emulator.downlink -p lunar_hil.drivers \
 	  -m lunar_hil.emulator.binding
 
 test: sysdeps $(STAMP) lint typecheck

@@ -25,9 +25,9 @@ from collections.abc import AsyncIterator, Coroutine
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
-from lunar_hil.emulator.errors import LinkError, UrlError
+from lunar_hil.emulator.errors import LinkError
 
-from .url import DriverUrl, as_url
+from .url import DriverUrl
 
 #: Default bound of a sink's queue: 4 MiB, about 2 s of a 16 Mbit/s link, enough
 #: to ride out a broker restart or a board re-plug without blocking the engine.
@@ -453,121 +453,3 @@ class QueuedSink(AsyncOpenClose):
                 self._failed.set_exception(exc)
             queue.wake()
             raise
-
-
-def open_sink(
-    url: str | DriverUrl,
-    *,
-    frame_bytes: int | None = None,
-    symbol_rate: int | None = None,
-    layer: str = "channel",
-    lander: str | None = None,
-    frame_type: str = "TM",
-    pace_bytes_per_s: float | None = None,
-    connect_timeout: float | None = None,
-) -> ByteSink:
-    """Build the sink a URL names (not yet opened: ``async with sink: ...``).
-
-    ``frame_bytes`` is the unit of the stream (the CADU length for the channel
-    stream): UDP datagrams and MQTT messages then carry a whole number of units.
-    ``symbol_rate`` is the channel symbol rate, for sinks that modulate (``iq:``)
-    when the URL gives no ``baud=``. ``layer`` (an output layer's name),
-    ``lander`` and ``frame_type`` pick MQTT topics: ``PREFIX/LANDER/tm/cadu``,
-    ``.../tm/frames/VCID`` or ``.../tm/packets/APID``.  Raises :class:`UrlError`
-    for a bad URL. ``pace_bytes_per_s`` spreads UDP datagrams evenly at the
-    stream's rate (None: as fast as they come). ``connect_timeout`` (seconds)
-    is how long a connecting sink (``tcp+connect``, ``mqtt``) retries its first
-    connection (None: the driver's default).
-    """
-    sink = _make_sink(url, frame_bytes=frame_bytes, symbol_rate=symbol_rate, layer=layer,
-                      lander=lander, frame_type=frame_type, pace_bytes_per_s=pace_bytes_per_s)
-    if connect_timeout is not None and isinstance(sink, QueuedSink):
-        if not 0 <= connect_timeout < float("inf"):
-            raise UrlError(f"{sink.url}: connect timeout must be >= 0 s, got {connect_timeout}")
-        sink.connect_timeout = connect_timeout
-    return sink
-
-
-def _make_sink(
-    url: str | DriverUrl,
-    *,
-    frame_bytes: int | None,
-    symbol_rate: int | None,
-    layer: str,
-    lander: str | None,
-    frame_type: str,
-    pace_bytes_per_s: float | None,
-) -> ByteSink:
-    parsed = as_url(url)
-    if frame_bytes is not None and frame_bytes <= 0:
-        raise UrlError(f"{parsed.display}: frame_bytes must be positive, got {frame_bytes}")
-    scheme = parsed.scheme
-    if scheme == "file":
-        from .file import FileSink
-
-        return FileSink(parsed)
-    if scheme == "udp":
-        from .udp import UdpSink
-
-        # The packets layer: one space packet per datagram (Yamcs' UdpTmDataLink).
-        return UdpSink(parsed, frame_bytes=frame_bytes, packet_stream=layer == "packets",
-                       pace_bytes_per_s=pace_bytes_per_s)
-    if scheme == "tcp":
-        from .tcp import TcpListenSink
-
-        return TcpListenSink(parsed, frame_bytes=frame_bytes)
-    if scheme == "tcp+connect":
-        from .tcp import TcpConnectSink
-
-        return TcpConnectSink(parsed, frame_bytes=frame_bytes)
-    if scheme == "serial":
-        from .serial_port import SerialSink
-
-        return SerialSink(parsed, frame_bytes=frame_bytes)
-    if scheme == "pty":
-        from .serial_port import PtySink
-
-        return PtySink(parsed, frame_bytes=frame_bytes)
-    if scheme == "mqtt":
-        from .mqtt import DEFAULT_LANDER, MqttLayer, MqttSink
-
-        # The coded stream and the CADUs both go to tm/cadu.
-        mqtt_layer = MqttLayer(layer) if layer in {"frames", "packets"} else MqttLayer.CHANNEL
-        return MqttSink(parsed, frame_bytes=frame_bytes, lander=lander or DEFAULT_LANDER,
-                        layer=mqtt_layer, frame_type=frame_type)
-    if scheme == "iq":
-        from .iq import IqSink
-
-        return IqSink(parsed, symbol_rate=symbol_rate)
-    raise UrlError(f"{parsed.display}: no sink for scheme {scheme!r}")
-
-
-def open_source(url: str | DriverUrl) -> ByteSource:
-    """Build the source a URL names (not yet opened: ``await source.open()``)."""
-    parsed = as_url(url)
-    scheme = parsed.scheme
-    if scheme == "file":
-        from .file import FileSource
-
-        return FileSource(parsed)
-    if scheme == "udp":
-        from .udp import UdpSource
-
-        return UdpSource(parsed)
-    if scheme == "tcp":
-        from .tcp import TcpListenSource
-
-        return TcpListenSource(parsed)
-    if scheme == "tcp+connect":
-        from .tcp import TcpConnectSource
-
-        return TcpConnectSource(parsed)
-    if scheme == "serial":
-        from .serial_port import SerialSource
-
-        return SerialSource(parsed)
-    if scheme == "mqtt":
-        from .mqtt import MqttSource
-
-        return MqttSource(parsed)
-    raise UrlError(f"{parsed.display}: no source for scheme {scheme!r}")

@@ -100,13 +100,13 @@ class IqSink(AsyncOpenClose):
         if self._file is None:
             raise LinkError(f"{self.url}: write before open() or after close()")
         self.counters["writes"] += 1
-        view = memoryview(bytes(data))
-        for start in range(0, len(view), IQ_CHUNK):
-            samples = self._modulator.modulate(view[start : start + IQ_CHUNK])
+        raw = bytes(data)
+        for start in range(0, len(raw), IQ_CHUNK):
+            samples = self._modulator.modulate(raw[start : start + IQ_CHUNK])
             self._put(samples.astype("<c8").tobytes())
             self.counters["samples"] += samples.size
             await asyncio.sleep(0)
-        self.counters["bytes_out"] += len(view)
+        self.counters["bytes_out"] += len(raw)
 
     async def close(self) -> None:
         if self._file is None:

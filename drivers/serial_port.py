@@ -366,3 +366,57 @@ class PtySink(QueuedSink, _DuplexReader):
     async def close(self) -> None:
         self._closed = True
         await super().close()
+
+
+class PtySource:
+    """A new pseudo-terminal to read a stream from (``decode pty``).
+
+    Prints ``pty: /dev/pts/N`` at once; a writer (``run --out serial:/dev/pts/N``,
+    a board, ``cat FILE > /dev/pts/N``) opens that path and what it writes is
+    read here, in raw mode.  This side holds the slave open too, so a writer
+    that closes and reopens the port (or several, one after another) keeps the
+    pty alive: the iteration ends only at close() (``decode --idle-timeout`` or
+    Ctrl-C), never at a writer's hang-up.
+    """
+
+    def __init__(self, url: DriverUrl) -> None:
+        self.parsed = url
+        self.url = url.display
+        self.path = ""
+        self.counters = {"bytes_in": 0}
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._closed = False
+
+    async def open(self) -> None:
+        try:
+            master, slave = os.openpty()
+        except OSError as exc:
+            raise LinkError(f"{self.url}: cannot create a pseudo-terminal: {exc.strerror}") from None
+        tty.setraw(slave, termios.TCSANOW)
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        self.path = os.ttyname(slave)
+        print(f"pty: {self.path}", file=sys.stdout, flush=True)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while not self._closed and self._master is not None:
+            try:
+                data = await fd_read(self._master, timeout=THREAD_READ_TIMEOUT_S)
+            except OSError:
+                await asyncio.sleep(THREAD_READ_TIMEOUT_S)
+                continue
+            if data:
+                self.counters["bytes_in"] += len(data)
+                yield data
+
+    async def close(self) -> None:
+        self._closed = True
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = None

@@ -123,7 +123,7 @@ class HilRig:
         """Start reading the uplink driver (call inside the engine's event loop)."""
         if self.inbox is None or self.uplink_url is None:
             return
-        from lunar_hil.drivers.base import open_source
+        from lunar_hil.drivers import open_source
         from lunar_hil.drivers.url import parse_url
 
         parsed = parse_url(self.uplink_url)

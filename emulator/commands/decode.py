@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, TextIO
 
 from ..binding import channel_coding, pick_band, telemetry_dictionary
 from ..ccsds import ReceivedBatch, Receiver
-from ..errors import EXIT_SIGINT, EXIT_SIGTERM, ConfigError, LinkError, UnavailableError
+from ..errors import EXIT_SIGINT, EXIT_SIGTERM, ConfigError, LinkError, UnavailableError, UrlError
 from ..telemetry import TelemetryDictionary
 
 #: Bytes a network decode holds between the socket and the receiver; past this
@@ -22,15 +22,19 @@ from ..telemetry import TelemetryDictionary
 PENDING_LIMIT = 4 * 1024 * 1024
 #: Bytes handed to the receiver in one call (one slice of work between signals).
 FEED_BYTES = 256 * 1024
+#: Where decode reads from (the MQTT source carries telecommands, IQ is not demodulated).
+DECODE_SCHEMES = frozenset({"file", "udp", "tcp", "tcp+connect", "serial", "pty"})
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "decode",
-        help="decode a coded channel stream (file, UDP, TCP) into frames and packets",
+        help="decode a coded channel stream (file, UDP, TCP, serial, pty) into frames and packets",
         description="Run the ground receiver over SOURCE: frame sync, derandomizer, RS, "
         "CRC, VC demultiplexing and packet reassembly. SOURCE is a file path, file:PATH, "
-        "udp://HOST:PORT (bind), tcp://HOST:PORT (listen) or tcp+connect://HOST:PORT.",
+        "udp://HOST:PORT (bind), tcp://HOST:PORT (listen), tcp+connect://HOST:PORT, "
+        "serial:DEVICE?baud=N (a ground station on a serial line) or pty (a new "
+        "pseudo-terminal: its path is printed as 'pty: /dev/pts/N').",
         epilog="examples:\n"
         "  lunar-hil run --profile lupex --speed max --duration 600 --out file:lupex.cadu\n"
         "  lunar-hil decode --profile lupex lupex.cadu --json\n"
@@ -134,7 +138,7 @@ async def decode_network(
     url: str, receiver: Receiver, outputs: _Outputs, idle_timeout: float,
     caught: list[signal.Signals],
 ) -> dict[str, int]:
-    """Decode a network source; returns its counters.
+    """Decode a source that is not a file (socket, serial line, pty, MQTT); returns its counters.
 
     The socket is read by its own task while the receiver works in a thread on
     what arrived meanwhile, but never more than :data:`PENDING_LIMIT` bytes wait:
@@ -143,7 +147,7 @@ async def decode_network(
     them (``dropped_datagrams``).  The receiver gets at most :data:`FEED_BYTES`
     per call, so SIGINT/SIGTERM stop it within one such slice.
     """
-    from lunar_hil.drivers.base import open_source
+    from lunar_hil.drivers import open_source
 
     source = open_source(url)
     try:
@@ -244,7 +248,18 @@ def run(args: argparse.Namespace) -> int:
     caught: list[signal.Signals] = []
     source_counts: dict[str, int] = {}
     try:
-        if "://" in src and not src.startswith("file:"):
+        from lunar_hil.drivers.url import parse_url
+
+        try:
+            parsed = parse_url(src)
+        except UrlError:
+            if not Path(src).is_file():
+                raise
+            parsed = parse_url("file:" + src)  # a file whose name looks like a URL
+        if parsed.scheme not in DECODE_SCHEMES:
+            raise ConfigError(f"{src}: decode reads {', '.join(sorted(DECODE_SCHEMES))} "
+                              f"sources, not {parsed.scheme}")
+        if parsed.scheme != "file":
             try:
                 source_counts = asyncio.run(
                     decode_network(src, receiver, outputs, args.idle_timeout, caught))
@@ -252,9 +267,7 @@ def run(args: argparse.Namespace) -> int:
                 caught.append(signal.SIGINT)
             outputs.take(receiver.flush())
         else:
-            from lunar_hil.drivers.url import parse_url
-
-            path = Path(parse_url(src).path if src.startswith("file:") else src)
+            path = Path(parsed.path)
             try:
                 decode_stream(receiver, _read_file(path, args.chunk), outputs)
             except KeyboardInterrupt:

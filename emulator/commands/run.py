@@ -96,7 +96,7 @@ def open_outputs(
     Each URL is parsed once; the driver gets the unit of its layer (whole
     CADUs, frames) and the stream's symbol rate as arguments.
     """
-    from lunar_hil.drivers.base import open_sink
+    from lunar_hil.drivers import open_sink
     from lunar_hil.drivers.url import parse_url
 
     outputs: list[SinkOutput] = []

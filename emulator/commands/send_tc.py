@@ -103,7 +103,7 @@ class _CltuOut:
             except aiomqtt.MqttError as exc:
                 raise LinkError(f"{parsed.display}: cannot connect: {exc}") from exc
         else:
-            from lunar_hil.drivers.base import open_sink
+            from lunar_hil.drivers import open_sink
 
             self._sink = open_sink(parsed)
             await self._sink.open()
@@ -155,7 +155,7 @@ class _ClcwReader:
 
             self._source = MqttSource(parsed, topic=f"{parsed.path}/{self.lander}/tm/cadu")
         else:
-            from lunar_hil.drivers.base import open_source
+            from lunar_hil.drivers import open_source
 
             self._source = open_source(parsed)
         await self._source.open()

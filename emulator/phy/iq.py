@@ -65,7 +65,8 @@ def rrc_taps(samples_per_symbol: int, rolloff: float,
             num = np.sin(np.pi * ti * (1 - a)) + 4 * a * ti * np.cos(np.pi * ti * (1 + a))
             den = np.pi * ti * (1 - (4 * a * ti) ** 2)
             h[i] = num / den
-    return h / np.sqrt(np.sum(h * h))
+    out: npt.NDArray[np.float64] = h / np.sqrt(np.sum(h * h))
+    return out
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class IqSettings:
         if self.ebn0_db is None:
             return 0.0
         esn0 = 10.0 ** (self.ebn0_db / 10.0) * self.code_rate
-        return self.samples_per_symbol / esn0
+        return float(self.samples_per_symbol / esn0)
 
 
 class IqModulator:

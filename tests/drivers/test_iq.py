@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lunar_hil.drivers.base import open_sink
+from lunar_hil.drivers import open_sink
 from lunar_hil.drivers.iq import IqSink
 from lunar_hil.drivers.url import parse_url
 from lunar_hil.emulator.errors import UrlError

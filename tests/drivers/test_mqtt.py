@@ -21,7 +21,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from lunar_hil.drivers.base import open_sink, open_source
+from lunar_hil.drivers import open_sink, open_source
 from lunar_hil.drivers.mqtt import MqttLayer, MqttSink, MqttSource, lander_topics
 from lunar_hil.drivers.url import parse_url
 from lunar_hil.emulator.errors import LinkError

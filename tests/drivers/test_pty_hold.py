@@ -13,7 +13,7 @@ import os
 import pytest
 import serial
 
-from lunar_hil.drivers.base import open_sink
+from lunar_hil.drivers import open_sink
 from lunar_hil.drivers.serial_port import PtySink
 from tests.drivers.aio import run_bounded
 from tests.drivers.test_serial import read_fd

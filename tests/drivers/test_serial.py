@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from lunar_hil.drivers.base import open_sink, open_source
+from lunar_hil.drivers import open_sink, open_source
 from lunar_hil.drivers.serial_port import PtySink, SerialSink, SerialSource
 from lunar_hil.emulator.errors import LinkError
 from tests.drivers.aio import collect, run_bounded

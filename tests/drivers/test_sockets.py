@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lunar_hil.drivers.base import ByteSink, ByteSource, open_sink, open_source
+from lunar_hil.drivers import ByteSink, ByteSource, open_sink, open_source
 from lunar_hil.drivers.tcp import TcpConnectSink, TcpListenSink, TcpListenSource
 from lunar_hil.drivers.udp import MAX_DATAGRAM, UdpSource
 from lunar_hil.emulator.errors import LinkError

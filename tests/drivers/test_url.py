@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lunar_hil.drivers.base import open_sink, open_source
+from lunar_hil.drivers import open_sink, open_source
 from lunar_hil.drivers.url import DriverUrl, parse_url
 from lunar_hil.emulator.errors import ConfigError, UrlError
 
@@ -134,8 +134,8 @@ def test_params_are_read_only_and_url_is_frozen() -> None:
 
 def test_factories_accept_parsed_urls_and_refuse_what_they_cannot_do() -> None:
     assert open_sink(DriverUrl(scheme="file", path="x", raw="file:x")).url == "file:x"
-    with pytest.raises(UrlError, match="pty: no source"):
-        open_source("pty")
+    with pytest.raises(UrlError, match="no source for scheme 'iq'"):
+        open_source("iq:x.cf32?samp_rate=8000000")
     with pytest.raises(UrlError, match="does not fit one UDP datagram"):
         open_sink("udp://127.0.0.1:5000", frame_bytes=70000)
     with pytest.raises(UrlError, match="exceed 65507"):
