@@ -11,6 +11,7 @@ is counted, and the caller falls back (see :mod:`emulator.boards.gnc`).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import queue
 import select
@@ -32,6 +33,7 @@ __all__ = [
     "SerialBoardTransport",
     "board_topics",
     "open_board_transport",
+    "parse_board_message",
     "percentile",
 ]
 
@@ -179,6 +181,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+def parse_board_message(frame: bp.Frame) -> Any:
+    """The message a board sent, refusing what the simulation cannot fly on.
+
+    The protocol refuses NaN; on the host an infinite float is as bad: a GNC
+    answer with an infinite pitch target ended the run in ``math.sin`` (found
+    by hypothesis), and infinite EPS readings would reach the telemetry. Both
+    raise :class:`PayloadError`, which the link counts in ``bad_payloads``.
+    """
+    message = bp.parse_message(frame)
+    for name, value in zip(message.FIELDS, message.values(), strict=True):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise bp.PayloadError(f"{type(message).__name__}.{name} is not finite")
+    return message
+
+
 class BoardLink:
     """Request/answer with one board: sequence numbers, timeouts, retries, counters."""
 
@@ -269,7 +286,7 @@ class BoardLink:
                 keep.append(frame)
                 continue
             try:
-                parsed = bp.parse_message(frame)
+                parsed = parse_board_message(frame)
             except bp.PayloadError:
                 self.counters["bad_payloads"] += 1
                 continue
@@ -293,7 +310,7 @@ class BoardLink:
                 keep.append(frame)
                 continue
             try:
-                out.append(bp.parse_message(frame))
+                out.append(parse_board_message(frame))
             except bp.PayloadError:
                 self.counters["bad_payloads"] += 1
         # Bound what waits: answers nobody asked for are dropped after 256 frames.
