@@ -168,9 +168,11 @@ def load_yaml_text(text: str, label: str, *, max_nodes: int = MAX_YAML_NODES) ->
             where = f"line {mark.line + 1}: " if mark is not None else ""
             problem = " ".join((exc.problem or "invalid value").split())
             raise YamlRefused(f"{label}: {where}{problem[:120]}") from None
-        except (yaml.YAMLError, ValueError, OverflowError, LookupError, TypeError):
-            # PyYAML's constructors index into the scalar: an empty tagged one
-            # (``!!int``, ``!!float``) raises IndexError from inside PyYAML.
+        except Exception:
+            # PyYAML's constructors trust a tagged scalar's shape: an empty
+            # ``!!int``/``!!float`` raises IndexError and an empty ``!!timestamp``
+            # AttributeError from inside PyYAML (found by hypothesis). Nothing
+            # but PyYAML runs here, so any error is a value that cannot be read.
             raise YamlRefused(f"{label}: a value cannot be read") from None
     finally:
         loader.dispose()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lunar_hil.drivers.url import parse_url, redact
@@ -134,11 +134,12 @@ _YAMLISH = st.lists(st.sampled_from([
     "a", ": ", "- ", "\n", "  ", "&x ", "*x", "[", "]", "{", "}", ",", "!!python/object:os.system",
     "!!binary ", "!!int ", "!!float ", "!!timestamp ", "? ", "|", ">", "'", '"', "#", "---\n",
     "...\n", "%YAML 1.1\n", "<<: *x\n", "1e400", "0x", "0o8", ".inf", ".nan", "~", "2027-13-45",
-    "\t", "\\", "\u00e9", "\ufeff", "\x85", "\x00",
+    "\t", "\\", "\u00e9", "\ufeff", "\x85", "\x00", "!!set ", "!!omap ", "!!pairs ",
+    "!!str ", "!!null ", "!!bool ", "!!seq ", "!!map ", "!<tag:yaml.org,2002:int> ", "!x ",
 ]), max_size=40).map("".join)
 
 
-@FUZZ
+@settings(FUZZ, max_examples=400)
 @given(text=_YAMLISH | st.text(max_size=200))
 def test_bounded_yaml_loader(text: str) -> None:
     try:

@@ -23,9 +23,11 @@ def test_yaml_forbidden_character_is_one_line(text: str) -> None:
         load_yaml_text(text, "x.yaml")
 
 
-@pytest.mark.parametrize("text", ["!!int ", "!!float ", "a: !!int\n"])
+@pytest.mark.parametrize("text", ["!!int ", "!!float ", "a: !!int\n", "!!timestamp ",
+                                  "a: [!!timestamp x]\n", "!!bool "])
 def test_yaml_empty_tagged_scalar_is_one_line(text: str) -> None:
-    """PyYAML's int/float constructors raised IndexError on an empty scalar."""
+    """PyYAML's int/float constructors raised IndexError on an empty scalar, its
+    timestamp constructor AttributeError."""
     with pytest.raises(YamlRefused, match=r"^x\.yaml: "):
         load_yaml_text(text, "x.yaml")
 
