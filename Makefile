@@ -22,13 +22,15 @@ demo: $(STAMP)
 	$(BIN)/lunar-hil run $(DEMO_ARGS)
 
 # System packages the tests use for real: libfec (independent RS/Viterbi
-# reference), mosquitto (a real MQTT broker), and gnuradio + gr-satellites (a real
+# reference), mosquitto and mosquitto-clients (a real MQTT broker; the README's
+# mosquitto_sub example), and gnuradio + gr-satellites (a real
 # SDR receiver decodes our IQ; they run under the system python3). Installed with apt-get when
 # missing and we are root; otherwise we say what is missing and stop.
 sysdeps:
 	@missing=""; \
 	ldconfig -p | grep -q 'libfec.so.0' || missing="$$missing libfec0 libfec-dev"; \
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v mosquitto_sub >/dev/null || missing="$$missing mosquitto-clients"; \
 	/usr/bin/python3 -c 'from gnuradio import gr' 2>/dev/null || missing="$$missing gnuradio"; \
 	[ -x /usr/bin/gr_satellites ] || missing="$$missing gr-satellites"; \
 	if [ -n "$$missing" ]; then \
@@ -82,4 +84,5 @@ gallery: $(STAMP)
 	$(BIN)/lunar-hil run --profile $(GALLERY)/profiles/apex-1.0-night.yaml --scenario surface-nominal --speed max --duration 172800 --out file:$(GALLERY_TMP)/links.cadu
 	$(BIN)/lunar-hil decode --profile $(GALLERY)/profiles/apex-1.0-night.yaml $(GALLERY_TMP)/links.cadu --params-out $(GALLERY_TMP)/links.jsonl
 	$(BIN)/lunar-hil plot $(GALLERY_TMP)/links.jsonl --preset links --title "APEX 1.0 links over 2 days on the surface" --out $(GALLERY)/links-timeline.png
+	$(BIN)/lunar-hil links apex-1.0 --days 28 --plot $(GALLERY)/links-visibility.png > /dev/null
 	rm -rf $(GALLERY_TMP)

@@ -29,3 +29,13 @@ class BandSetup:
     def channel_symbol_rate(self) -> float:
         """Channel symbols per second (baud) on the air."""
         return self.coding.channel_symbol_rate(self.bit_rate_bps)
+
+
+def playback_vcid(band: BandSetup) -> int:
+    """A VCID the band does not use, for the recorder playback: the highest free one."""
+    used = {c.vcid for c in band.channels} | {band.idle_vcid}
+    limit = 8 if band.coding.frame_type == "TM" else 64
+    for v in range(limit - 1, -1, -1):
+        if v not in used:
+            return v
+    raise ValueError(f"band {band.name}: no free VCID for the recorder playback")

@@ -38,7 +38,7 @@ from ..ccsds.mux import MuxBatch, VirtualChannelConfig
 from ..links.budget import BIT_LOCK_LOSS_MARGIN_DB
 from ..links.channel import GilbertElliott, LinkChannel
 from ..links.schedule import LinkSchedule
-from .band import BandSetup
+from .band import BandSetup, playback_vcid
 from .engine import Emulator, _concat_batches
 from .layers import OutputLayer
 
@@ -124,16 +124,6 @@ class OnboardStore:
                 "stored_packets": self.stored_packets,
                 "played_back_packets": self.played_back_packets,
                 "overflow_packets": self.overflow_packets, "overflow_bytes": self.overflow_bytes}
-
-
-def playback_vcid(band: BandSetup) -> int:
-    """A VCID the band does not use, for the recorder playback: the highest free one."""
-    used = {c.vcid for c in band.channels} | {band.idle_vcid}
-    limit = 8 if band.coding.frame_type == "TM" else 64
-    for v in range(limit - 1, -1, -1):
-        if v not in used:
-            return v
-    raise ValueError(f"band {band.name}: no free VCID for the recorder playback")
 
 
 def with_playback_channel(band: BandSetup) -> tuple[BandSetup, int]:

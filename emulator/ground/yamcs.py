@@ -78,6 +78,13 @@ def frame_link(profile: Any, band: Any, port: int) -> dict[str, Any]:
     root = f"/{xtce_name(profile.id)}/{ROOT_CONTAINER}"
     vcs = [_vc_entry(vc.vcid, aos=aos, ocf=band.ocf, idle=False, root=root)
            for vc in band.virtual_channels]
+    # The recorder playback after an outage (run's link model) comes on its own VC.
+    from ..binding import band_setup
+    from ..downlink.band import playback_vcid
+
+    dump = _vc_entry(playback_vcid(band_setup(band)), aos=aos, ocf=band.ocf, idle=False, root=root)
+    dump["stream"] = "tm_dump"
+    vcs.append(dump)
     vcs.append(_vc_entry(band.idle_vcid, aos=aos, ocf=band.ocf, idle=True, root=root))
     link: dict[str, Any] = {
         "name": f"LUNAR_HIL_{band.name.upper()}",
@@ -140,7 +147,7 @@ def instance_config(profile: Any, host: str = "127.0.0.1") -> dict[str, Any]:
         "dataLinks": links,
         "mdb": [{"type": "xtce", "spec": f"mdb/{profile.id}.xtce.xml"}],
         "streamConfig": {
-            "tm": [{"name": "tm_realtime", "processor": "realtime"}],
+            "tm": [{"name": "tm_realtime", "processor": "realtime"}, {"name": "tm_dump"}],
             "tc": [{"name": "tc_realtime", "processor": "realtime"}],
             "cmdHist": ["cmdhist_realtime"],
         },

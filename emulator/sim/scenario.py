@@ -177,10 +177,10 @@ def scenario_from_mapping(data: Any, *, source: str = "<scenario>") -> Scenario:
         raise fail("relay_deploy_s", "must be a list of times in seconds")
     relays: list[float] = []
     for i, value in enumerate(relays_raw):
-        number = _finite(value)
-        if number is None or number < 0:
+        t_s = _finite(value)
+        if t_s is None or t_s < 0:
             raise fail(f"relay_deploy_s[{i}]", f"must be a time >= 0, got {_short(value)}")
-        relays.append(number)
+        relays.append(t_s)
 
     faults_raw = data.get("faults", []) or []
     if not isinstance(faults_raw, list):

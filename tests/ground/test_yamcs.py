@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from lunar_hil.emulator.binding import band_setup
+from lunar_hil.emulator.downlink.band import playback_vcid
 from lunar_hil.profiles.loader import list_profiles, load_profile
 
 from .conftest import cli
@@ -98,8 +100,12 @@ def _check_frame_link(link: dict[str, Any], band: Any) -> None:
     if aos:
         assert link["frameHeaderErrorControlPresent"] is False  # 732.0 §4.1.2.6: we send none
     vcs = {vc["vcId"]: vc for vc in link["virtualChannels"]}
-    # Every VC the band sends, the idle one included (Yamcs rejects frames of unlisted VCs).
-    assert set(vcs) == {vc.vcid for vc in band.virtual_channels} | {band.idle_vcid}
+    # Every VC the band sends, the idle one and the recorder playback included
+    # (Yamcs rejects frames of unlisted VCs); the playback goes to tm_dump.
+    dump = playback_vcid(band_setup(band))
+    assert dump not in {vc.vcid for vc in band.virtual_channels} | {band.idle_vcid}
+    assert set(vcs) == {vc.vcid for vc in band.virtual_channels} | {band.idle_vcid, dump}
+    assert vcs[dump]["stream"] == "tm_dump"
     for vcid, vc in vcs.items():
         assert set(vc) <= VC_KEYS, set(vc) - VC_KEYS
         assert vc["service"] in (AOS_SERVICES if aos else TM_SERVICES)
@@ -127,6 +133,7 @@ def test_every_key_is_a_yamcs_key(tmp_path: Path, profile_id: str) -> None:
     config, out = _generate(tmp_path, profile_id)
     profile = load_profile(profile_id)
     assert set(config) <= INSTANCE_KEYS
+    assert {"tm_realtime", "tm_dump"} <= {s["name"] for s in config["streamConfig"]["tm"]}
     links = {link["name"]: link for link in config["dataLinks"]}
     for band in profile.bands:
         _check_frame_link(links[f"LUNAR_HIL_{band.name.upper()}"], band)
