@@ -83,7 +83,31 @@ class LiveView:
             grid = Table.grid(padding=(0, 2))
             grid.add_row(params, rx)
             parts.append(grid)
+        link_state = getattr(self.emulator, "link_state", None)
+        if link_state is not None:
+            parts.append(self._link_panel(link_state(st.sim_seconds)))
         if st.events:
             ev = "\n".join(f"t={e.t_s:,.1f}s {e.kind}: {e.message}" for e in st.events[-5:])
             parts.append(Panel(ev, title="events"))
         return Group(Panel(Group(*parts), title=self.title))
+
+    def _link_panel(self, ls: Any) -> Table:
+        """Path in use, time to the next change, light time, Eb/N0 and margin."""
+        grid = Table.grid(padding=(0, 2))
+        if ls.path is None:
+            path = "OUTAGE (no path)"
+        elif ls.relay_store:
+            path = f"{ls.path} (relay stores: no station in view)"
+        else:
+            path = ls.path if ls.station is None else f"{ls.path} -> {ls.station}"
+        nxt = "-" if ls.next_change_s == float("inf") else f"{ls.next_change_s / 60:,.1f} min"
+        store = getattr(self.emulator, "store", None)
+        grid.add_row(
+            f"path {path}",
+            f"next change in {nxt}",
+            f"light time {ls.light_time_s:.3f} s" if ls.path else "light time -",
+            f"Eb/N0 {ls.ebn0_db:.1f} dB" if ls.path else "Eb/N0 -",
+            f"margin {ls.margin_db:+.1f} dB" if ls.path else "margin -",
+            f"on-board store {store.bytes / 1e6:,.2f} MB" if store is not None else "",
+        )
+        return grid

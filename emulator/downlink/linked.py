@@ -37,7 +37,7 @@ from ..ccsds.coding import encode_cadus
 from ..ccsds.mux import MuxBatch, VirtualChannelConfig
 from ..links.budget import BIT_LOCK_LOSS_MARGIN_DB
 from ..links.channel import GilbertElliott, LinkChannel
-from ..links.schedule import LinkSchedule
+from ..links.schedule import LinkSchedule, LinkState
 from .band import BandSetup, playback_vcid
 from .engine import Emulator, _concat_batches
 from .layers import OutputLayer
@@ -145,6 +145,7 @@ class LinkedEmulator(Emulator):
         band, self.playback_vcid = with_playback_channel(kwargs.pop("band"))
         super().__init__(band=band, **kwargs)
         self.schedule = schedule
+        self.band_name = band_name
         # A copy: the schedule is cached and shared between runs in one process.
         tl = copy.deepcopy(schedule.timeline(band_name))
         self._tl = tl
@@ -159,6 +160,10 @@ class LinkedEmulator(Emulator):
         self._block_t0 = 0.0
 
     # ------------------------------------------------------------ schedule
+    def link_state(self, t_s: float) -> LinkState:
+        """The link model's state at sim time ``t_s`` (for the live view)."""
+        return self.schedule.state(self.band_name, t_s)
+
     def delivering(self, t_s: float) -> bool:
         return bool(self._deliver[self.schedule.index(t_s)])
 

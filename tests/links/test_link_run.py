@@ -135,3 +135,29 @@ def test_ideal_link_turns_the_model_off(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["frames"] == 0 and s["packets"] == 0 and s["link"]["stored_packets"] > 0
+
+
+def test_live_view_shows_the_link_model(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from lunar_hil.emulator.liveview import LiveView
+
+    emu = _emulator(f"file:{tmp_path / 'v.bin'}")
+    state = emu.link_state(0.0)
+    console = Console(width=200, record=True, file=open(tmp_path / "view.txt", "w"))  # noqa: SIM115
+    console.print(LiveView(title="t", emulator=emu, receiver_sink=None, duration_s=300.0))
+    text = console.export_text()
+    # LUPEX X at its epoch: direct to Earth through a named station.
+    assert state.path == "direct" and state.station
+    assert f"path direct -> {state.station}" in text
+    assert f"margin {state.margin_db:+.1f} dB" in text and f"Eb/N0 {state.ebn0_db:.1f} dB" in text
+    assert f"light time {state.light_time_s:.3f} s" in text
+    # An outage says so, with the time to the next window.
+    import dataclasses
+
+    view = LiveView(title="t", emulator=emu, receiver_sink=None, duration_s=300.0)
+    gone = dataclasses.replace(state, path=None, station=None, next_change_s=1800.0)
+    console = Console(width=200, record=True, file=open(tmp_path / "o.txt", "w"))  # noqa: SIM115
+    console.print(view._link_panel(gone))
+    text = console.export_text()
+    assert "OUTAGE" in text and "next change in 30.0 min" in text and "margin -" in text
