@@ -65,6 +65,7 @@ def open_sink(
     frame_type: str = "TM",
     pace_bytes_per_s: float | None = None,
     connect_timeout: float | None = None,
+    convolutional: bool = False,
 ) -> ByteSink:
     """Build the sink a URL names (not yet opened: ``async with sink: ...``).
 
@@ -78,6 +79,8 @@ def open_sink(
     datagrams evenly at the stream's rate (None: as fast as they come).
     ``connect_timeout`` (seconds) is how long a connecting sink (``tcp+connect``,
     ``mqtt``) retries its first connection (None: the driver's default).
+    ``convolutional`` tells a modulating sink (``iq:``) that it is given CADUs of
+    a concatenated band and must apply the convolutional code itself.
     Raises :class:`UrlError` for a bad URL.
     """
     parsed = as_url(url)
@@ -89,7 +92,7 @@ def open_sink(
     if scheme == "file":
         sink = cls(parsed)
     elif scheme == "iq":
-        sink = cls(parsed, symbol_rate=symbol_rate)
+        sink = cls(parsed, symbol_rate=symbol_rate, convolutional=convolutional)
     elif scheme == "udp":
         sink = cls(parsed, frame_bytes=frame_bytes, packet_stream=layer == "packets",
                    pace_bytes_per_s=pace_bytes_per_s)

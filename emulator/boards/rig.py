@@ -69,7 +69,7 @@ class HilRig:
         payload_vcid: int = 0,
         epoch_cuc_seconds: float = 0.0,
         lander: str | None = None,
-        light_time_s: Callable[[float], float] | None = None,
+        light_time_s: Callable[[float], float | None] | None = None,
         hk_vcid: int = 0,
     ) -> None:
         self.board_urls = dict(boards or {})
@@ -469,7 +469,7 @@ def build_rig(
     speed: float | None,
     epoch_cuc_seconds: float,
     lander: str | None = None,
-    light_time_s: Callable[[float], float] | None = None,
+    light_time_s: Callable[[float], float | None] | None = None,
 ) -> HilRig | None:
     """The rig ``run`` needs for ``--board KIND=URL ...`` and ``--uplink URL`` (None: neither).
 

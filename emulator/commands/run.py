@@ -103,17 +103,25 @@ def open_outputs(
     for text in urls:
         parsed = parse_url(text)
         layer = OutputLayer.parse(parsed.params.get("layer", OutputLayer.CHANNEL), parsed.display)
+        convolutional = False
+        if parsed.scheme == "iq" and layer == OutputLayer.CHANNEL and setup.coding.convolutional:
+            # The modulator applies NRZ-M to the data bits and then the
+            # convolutional code itself (gr-satellites' order), so it takes the CADUs.
+            layer, convolutional = OutputLayer.CADU, True
         unit = layer.unit_bytes(setup.coding)
         # A modulating sink needs the rate of the stream it takes, in bits
         # (symbols) per second: the channel symbol rate for the channel layer.
         symbol_rate = None if unit is None else round(unit * 8 * setup.frames_per_second)
+        if convolutional:
+            symbol_rate = round(setup.channel_symbol_rate)
         # Datagrams leave evenly at the link's rate times the speed (an upper
         # bound for packets), not in one burst per engine step.
         pace = (None if speed is None
                 else setup.coding.channel_bytes_per_frame * setup.frames_per_second * speed)
         sink = open_sink(parsed, frame_bytes=unit, symbol_rate=symbol_rate, layer=layer.value,
                          lander=lander, frame_type=setup.coding.frame_type,
-                         pace_bytes_per_s=pace, connect_timeout=connect_timeout)
+                         pace_bytes_per_s=pace, connect_timeout=connect_timeout,
+                         convolutional=convolutional)
         outputs.append(SinkOutput(sink, layer))
     return outputs
 
@@ -194,7 +202,21 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
                                    ber_override=args.ber or None, **engine_args)
     if rig is not None:
         rig.engine(emulator)
+        if rig.inbox is not None and hasattr(emulator, "link_state"):  # the link model is on
+            rig.inbox.light_time_s = uplink_light_time(emulator)
     return emulator, receiver_sink, rig, (profile, band, scenario)
+
+
+def uplink_light_time(emulator: Any) -> Any:
+    """The uplink's delay from the link model: the same path's light time (the
+    lander's transponder is assumed two-way on the band it sends on), None in an
+    outage or while only a relay that sees no station carries the band."""
+
+    def delay(t_s: float) -> float | None:
+        state = emulator.link_state(t_s)
+        return state.light_time_s if state.delivering else None
+
+    return delay
 
 
 def run(args: argparse.Namespace) -> int:

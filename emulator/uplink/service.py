@@ -84,14 +84,16 @@ class UplinkInbox:
         self,
         receiver: UplinkReceiver,
         sim_time: Callable[[], float],
-        light_time_s: Callable[[float], float] | None = None,
+        light_time_s: Callable[[float], float | None] | None = None,
     ) -> None:
         self.receiver = receiver
         self.sim_time = sim_time
+        #: One-way light time (s) at a sim time, or None when no path reaches the
+        #: lander (the link model's outage): what is sent then never arrives.
         self.light_time_s = light_time_s
         self._waiting: deque[tuple[float, bytes]] = deque()
         self._bytes = 0
-        self.counters = {"chunks": 0, "bytes_in": 0, "dropped_bytes": 0}
+        self.counters = {"chunks": 0, "bytes_in": 0, "dropped_bytes": 0, "no_path_bytes": 0}
         self.outcomes: list[CommandOutcome] = []
 
     def arrived(self, data: bytes) -> None:
@@ -103,6 +105,9 @@ class UplinkInbox:
             return
         t = self.sim_time()
         delay = self.light_time_s(t) if self.light_time_s is not None else 0.0
+        if delay is None:
+            self.counters["no_path_bytes"] += len(data)
+            return
         self._waiting.append((t + delay, bytes(data)))
         self._bytes += len(data)
 

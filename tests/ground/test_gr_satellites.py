@@ -130,3 +130,20 @@ def test_concatenated_band_apex_s_with_noise(tmp_path: Path) -> None:
     iq, samp_rate, sent, decoded = make_iq(tmp_path, "apex-1.0", "S", 6, 8, ebn0_db=7.0)
     got = gr_satellites(tmp_path / "s.yml", iq, samp_rate, tmp_path / "s.kiss")
     assert_frame_for_frame(got, sent, decoded["frames_ok"])
+
+
+@pytest.mark.slow
+def test_concatenated_band_through_run_out_iq(tmp_path: Path) -> None:
+    """``run --out iq:`` on APEX S (RS + convolutional): the sink takes the CADUs, applies
+    NRZ-M and then the convolutional code (gr-satellites' order), at 8 samples per symbol."""
+    cli("satyaml", "apex-1.0", "--band", "S", "--out", str(tmp_path / "s.yml"))
+    samp_rate = 512_000  # 8 x 64 ksym/s
+    cli("run", "--profile", "apex-1.0", "--band", "S", "--scenario", "descent", "--speed", "max",
+        "--duration", "6", "--idle", "--ideal-link", "--out", f"iq:run.cf32?samp_rate={samp_rate}",
+        "--out", "file:run.frames?layer=frames", "--out", "file:run.channel", cwd=tmp_path)
+    decoded = json.loads(cli("decode", "--profile", "apex-1.0", "--band", "S", "run.channel",
+                             "--json", cwd=tmp_path).stdout)
+    raw = (tmp_path / "run.frames").read_bytes()
+    sent = [raw[i : i + 223] for i in range(0, len(raw), 223)]
+    got = gr_satellites(tmp_path / "s.yml", tmp_path / "run.cf32", samp_rate, tmp_path / "s.kiss")
+    assert_frame_for_frame(got, sent, decoded["frames_ok"])
