@@ -147,3 +147,31 @@ def test_bad_input_is_one_line_and_exit_2(args, needle):
     assert len(lines) == 1, proc.stderr
     assert needle in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_conv_band_file_shifted_by_one_bit_decodes(tmp_path: Path, capsys):
+    """Issue 8: HAKUTO-R M1 S (RS + r=1/2 K=7) written to a file, then every bit moved
+    one place earlier (the stream now starts on the G2 symbol of a pair): decode
+    finds the pairing and gets every CADU but the first, whose first symbol is gone."""
+    import numpy as np
+
+    out = tmp_path / "m1.bin"
+    summary = run_json(capsys, "run", "--profile", "hakuto-r-m1", "--band", "S", "--ideal-link",
+                       "--speed", "max", "--duration", "20", "--out", f"file:{out}", "--json")
+    frames = summary["frames"]
+    assert frames > 100
+    bits = np.unpackbits(np.fromfile(out, dtype=np.uint8))
+    shifted = tmp_path / "m1-shifted.bin"
+    np.packbits(bits[1:]).tofile(shifted)
+    whole_pk, cut_pk = tmp_path / "whole.pk", tmp_path / "cut.pk"
+    whole = run_json(capsys, "decode", "--profile", "hakuto-r-m1", "--band", "S", str(out),
+                     "--json", "--packets-out", str(whole_pk))
+    cut = run_json(capsys, "decode", "--profile", "hakuto-r-m1", "--band", "S", str(shifted),
+                   "--json", "--packets-out", str(cut_pk))
+    assert whole["frames_ok"] == frames and whole["viterbi_realignments"] == 0
+    assert cut["cadus"] == cut["frames_ok"] == frames - 1
+    assert cut["viterbi_realignments"] == 1
+    assert cut["rs_uncorrectable"] == cut["crc_errors"] == 0
+    # The packets after the first frame come out byte for byte: a tail of the uncut ones.
+    a, b = whole_pk.read_bytes(), cut_pk.read_bytes()
+    assert 0 < len(b) < len(a) and a.endswith(b)

@@ -235,12 +235,19 @@ class ViterbiDecoder:
     final (``traceback`` pairs behind the newest symbol), and :meth:`flush` returns the
     rest.  ``start_state`` is the encoder state at the start of the stream (0 for a
     flushed encoder) or ``None`` if unknown (e.g. joining a stream mid-way).
+    ``skip_symbols`` channel symbols are discarded before the first pair: 1 when the
+    stream starts on the second (G2) symbol of a pair.
     """
 
-    def __init__(self, traceback: int = 96, *, start_state: int | None = 0) -> None:
+    def __init__(
+        self, traceback: int = 96, *, start_state: int | None = 0, skip_symbols: int = 0
+    ) -> None:
         if traceback < 6:
             raise LocalProtocolError(f"traceback must be at least 6 pairs, got {traceback}")
+        if skip_symbols < 0:
+            raise LocalProtocolError(f"skip_symbols must be >= 0, got {skip_symbols}")
         self.traceback = traceback
+        self._skip = skip_symbols
         if start_state is None:
             # Erasures (y = 0) carry no information: all start states stay equal.
             self._hist = np.zeros((0, 2), dtype=np.int32)
@@ -248,6 +255,10 @@ class ViterbiDecoder:
             self._hist = _preamble(start_state, traceback)
         self._pending = np.zeros((0, 2), dtype=np.int32)
         self._odd: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+
+    def pair_phase(self) -> int:
+        """0 if the next symbol fed starts a pair, 1 if it is skipped or ends one."""
+        return (self._skip + self._odd.size) % 2
 
     def decode(self, symbols: bytes | npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         """Hard decisions: packed symbol bytes (MSB first, G1 then G2) -> final bytes."""
@@ -261,14 +272,22 @@ class ViterbiDecoder:
         y = arr.astype(np.int32) * 2 - 255
         return self._push(y, final=False)
 
-    def flush(self) -> npt.NDArray[np.uint8]:
+    def flush(self, *, pad: bool = False) -> npt.NDArray[np.uint8]:
         """Decode everything buffered (tracing back from the best end state).
 
-        Returns the remaining whole bytes; fewer than 8 trailing bits are dropped.
+        Returns the remaining whole bytes; fewer than 8 trailing bits are dropped,
+        or with ``pad`` returned in a last byte filled up with zero bits (a stream
+        that did not start on a byte boundary of the data ends inside a byte).
         """
-        return self._push(np.zeros(0, dtype=np.int32), final=True)
+        return self._push(np.zeros(0, dtype=np.int32), final=True, pad=pad)
 
-    def _push(self, y: npt.NDArray[np.int32], final: bool) -> npt.NDArray[np.uint8]:
+    def _push(
+        self, y: npt.NDArray[np.int32], final: bool, pad: bool = False
+    ) -> npt.NDArray[np.uint8]:
+        if self._skip:
+            dropped = min(self._skip, y.size)
+            y = y[dropped:]
+            self._skip -= dropped
         if self._odd.size:
             y = np.concatenate([self._odd, y])
         npairs = y.size // 2
@@ -277,7 +296,7 @@ class ViterbiDecoder:
             self._pending = np.concatenate([self._pending, y[: 2 * npairs].reshape(-1, 2)])
         tb = self.traceback
         avail = self._pending.shape[0] if final else self._pending.shape[0] - tb
-        nbits = max(0, avail) // 8 * 8
+        nbits = max(0, avail) if pad else max(0, avail) // 8 * 8
         if nbits == 0:
             if final:
                 self._pending = self._pending[:0]
@@ -325,17 +344,21 @@ class ViterbiDecoder:
 
 
 def viterbi_decode(
-    symbols: bytes | npt.NDArray[np.uint8], *, traceback: int = 96
+    symbols: bytes | npt.NDArray[np.uint8],
+    *,
+    traceback: int = 96,
+    start_state: int | None = 0,
 ) -> npt.NDArray[np.uint8]:
-    """Decode packed hard symbols, encoder started in state 0 (one-shot helper).
+    """Decode packed hard symbols, encoder started in ``start_state`` (one-shot helper).
 
     A 1-D input is one stream; an (N, 2L) array is N independent streams (e.g. one
     coded frame per row, as :func:`conv_encode` makes from (N, L)), decoded side by
-    side and returned as (N, L).
+    side and returned as (N, L).  ``start_state=None``: the start state is unknown
+    (each row cut out of the middle of a stream).
     """
     arr = _as_uint8(symbols, "symbols")
     if arr.ndim == 1:
-        dec = ViterbiDecoder(traceback)
+        dec = ViterbiDecoder(traceback, start_state=start_state)
         head = dec.decode(arr)
         return np.concatenate([head, dec.flush()])
     if arr.ndim != 2 or arr.shape[1] % 2:
@@ -343,7 +366,10 @@ def viterbi_decode(
     n, m = arr.shape
     nbits = 4 * m  # 8 symbols per octet, 2 symbols per bit
     y = (np.unpackbits(arr, axis=1).astype(np.int32) * 510 - 255).reshape(n, nbits, 2)
-    pre = np.broadcast_to(_preamble(0, traceback), (n, traceback, 2))
+    if start_state is None:
+        pre = np.zeros((n, traceback, 2), dtype=np.int32)  # erasures: any start state
+    else:
+        pre = np.broadcast_to(_preamble(start_state, traceback), (n, traceback, 2))
     post = np.zeros((n, traceback, 2), dtype=np.int32)  # erasures: trace back from the best end
     padded = np.concatenate([pre, y, post], axis=1)
     width = padded.shape[1]
