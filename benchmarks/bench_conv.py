@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lunar_hil.emulator.perf.conv import measure
+from lunar_hil.emulator.perf.conv import measure, measure_receiver
 
 
 def main() -> None:
@@ -17,11 +17,14 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     result = measure(quick=args.quick)
+    receiver = measure_receiver(quick=args.quick)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({**result, **receiver}))
         return
     for name, value in result.items():
         print(f"{name:24s} {value:10.2f} Mbit/s (median, information bits)")
+    print(f"{'receiver_conv_coded_mbps':24s} {receiver['receiver_conv_coded_mbps']:10.2f} "
+          f"Mbit/s (median, channel symbols; {receiver['frames_ok']:.0f} frames)")
 
 
 if __name__ == "__main__":
