@@ -144,3 +144,17 @@ def test_noise_on_a_conv_band_does_not_lock_and_trials_back_off():
     assert c.sync_acquisitions == 0 and c.frames_ok == 0
     # 100 kB decoded: first trial, then one after 4, 8, 16, ... CADUs skipped.
     assert 2 <= c.viterbi_alignment_trials <= 8
+
+
+@pytest.mark.parametrize("drop", [1, 3, 6])
+def test_noisy_conv_stream_cut_on_any_symbol_decodes(conv_stream, drop):
+    """2 % of the channel symbols flipped (near the hard-decision Viterbi's working
+    limit): the trial still picks the pairing (~0.02 vs ~0.125 disagreement)."""
+    _, whole, bits = conv_stream
+    rng = np.random.default_rng(drop)
+    noisy = bits[drop:] ^ (rng.random(bits.size - drop) < 0.02).astype(np.uint8)
+    got, _, c = decode_all(TM_CONV, np.packbits(noisy).tobytes())
+    n = complete_after(drop)
+    assert c.frames_ok == n and c.rs_uncorrectable == 0
+    assert np.array_equal(got, whole[N_CONV - n:])
+    assert c.viterbi_realignments == drop % 2
