@@ -73,7 +73,8 @@ class ArgSpec:
         value = self.parse(text_or_value, where)
         try:
             return struct.pack(self.kind.fmt, value)
-        except struct.error as exc:
+        except (struct.error, OverflowError) as exc:
+            # OverflowError: a finite float beyond f32's range (1e100 for an f32 argument).
             raise CommandError(f"{where}={text_or_value!r}: does not fit {self.kind.value}") from exc
 
     def parse(self, raw: Any, where: str) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
@@ -29,10 +30,13 @@ from lunar_hil.emulator.ccsds import (
 )
 from lunar_hil.emulator.errors import EmulatorError
 
-#: Every fuzz property: modest example counts, no per-example deadline (2 shared
-#: cores), so the directory runs in well under a minute on one core.
+#: Examples per property. The default keeps the directory well under a minute on
+#: one core; a longer hunt is ``LUNAR_HIL_FUZZ_EXAMPLES=5000 pytest tests/fuzz``.
+EXAMPLES = int(os.environ.get("LUNAR_HIL_FUZZ_EXAMPLES", "100"))
+
+#: Every fuzz property: no per-example deadline (shared cores, cold caches).
 FUZZ = settings(
-    max_examples=60,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -122,3 +126,25 @@ def splits(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts})
     edges = [0, *points, len(data)]
     return [data[a:b] for a, b in itertools.pairwise(edges)]
+
+
+@cache
+def real_run(band: str, duration_s: str = "2") -> tuple[Any, bytes]:
+    """``(profile band, channel bytes)`` of a short apex-1.0 run on ``band``.
+
+    Run in this process through the CLI (ideal link: every second has frames).
+    """
+    import io
+    import tempfile
+    from pathlib import Path
+
+    from lunar_hil.emulator import cli
+    from lunar_hil.emulator.binding import pick_band
+    from lunar_hil.profiles.loader import load_profile
+
+    path = Path(tempfile.mkdtemp(prefix="lunar-hil-fuzz-")) / f"{band}.cadu"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        rc = cli.main(["run", "--profile", "apex-1.0", "--band", band, "--duration", duration_s,
+                       "--speed", "max", "--ideal-link", "--out", f"file:{path}"])
+    assert rc == 0
+    return pick_band(load_profile("apex-1.0"), band), path.read_bytes()

@@ -18,7 +18,7 @@ from lunar_hil.firmware_stubs.board import BoardFirmware
 
 from .strategies import FUZZ, mutated, ours_only, splits
 
-FUZZ_MORE = settings(FUZZ, max_examples=300)
+FUZZ_MORE = settings(FUZZ, max_examples=3 * FUZZ.max_examples)
 
 _TYPES = sorted(bp.MESSAGE_CLASSES)
 

@@ -139,7 +139,7 @@ _YAMLISH = st.lists(st.sampled_from([
 ]), max_size=40).map("".join)
 
 
-@settings(FUZZ, max_examples=400)
+@settings(FUZZ, max_examples=4 * FUZZ.max_examples)
 @given(text=_YAMLISH | st.text(max_size=200))
 def test_bounded_yaml_loader(text: str) -> None:
     try:

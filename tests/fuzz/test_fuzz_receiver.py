@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 
 from lunar_hil.emulator.ccsds import ChannelCoding, Receiver
 
-from .strategies import CODINGS, FUZZ, mutated, splits, valid_stream
+from .strategies import CODINGS, FUZZ, mutated, real_run, splits, valid_stream
 
 
-def _run(coding: ChannelCoding, chunks: list[bytes]) -> tuple[Receiver, int, list[bytes]]:
+def _run(coding: ChannelCoding, chunks: list[bytes],
+         **options: int) -> tuple[Receiver, int, list[bytes]]:
     """Feed every chunk, flush; return the receiver, frames out and packets out."""
-    rx = Receiver(coding)
+    rx = Receiver(coding, **options)
     frames = 0
     packets: list[bytes] = []
     for chunk in [*chunks, None]:
@@ -64,6 +65,29 @@ def test_mutated_streams_are_counted_never_raise(name: str, data: st.DataObject,
     stream = data.draw(mutated(original))
     rx, frames, packets = _run(coding, splits(stream, cuts))
     _check_accounting(coding, rx, frames, packets)
+
+
+@FUZZ
+@given(band=st.sampled_from(["X", "S"]), data=st.data(),
+       cuts=st.lists(st.integers(0, 10**6), max_size=5))
+def test_mutated_real_run_is_counted(band: str, data: st.DataObject, cuts: list[int]) -> None:
+    """A real apex-1.0 run's channel bytes (X: TM RS(255,223)x5; S: convolutional),
+    damaged, decoded with the band's SCID check and idle VC, as ``decode`` does."""
+    profile_band, original = real_run(band)
+    coding = profile_band.coding
+    stream = data.draw(mutated(original))
+    rx, frames, packets = _run(coding, splits(stream, cuts), scid=profile_band.scid,
+                               idle_vcid=profile_band.idle_vcid)
+    _check_accounting(coding, rx, frames, packets)
+
+
+@pytest.mark.parametrize("band", ["X", "S"])
+def test_real_run_decodes_whole(band: str) -> None:
+    profile_band, stream = real_run(band)
+    rx, frames, packets = _run(profile_band.coding, [stream], scid=profile_band.scid,
+                               idle_vcid=profile_band.idle_vcid)
+    assert frames == rx.counters.cadus > 0 and len(packets) == 26
+    assert rx.counters.crc_errors == rx.counters.rs_uncorrectable == 0
 
 
 @FUZZ

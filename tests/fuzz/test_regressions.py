@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lunar_hil.emulator.errors import ConfigError, ScenarioError
+from lunar_hil.emulator.errors import CommandError, ConfigError, ScenarioError
 from lunar_hil.emulator.sim.faults import Fault, parse_fault_spec
 from lunar_hil.emulator.sim.scenario import load_scenario, scenario_from_mapping
+from lunar_hil.emulator.uplink import ArgKind, ArgSpec
 from lunar_hil.emulator.yamlsafe import YamlRefused, load_yaml_text
 from lunar_hil.profiles.loader import load_file
 
@@ -73,3 +74,12 @@ def test_fault_param_huge_int() -> None:
     with pytest.raises(ScenarioError, match="fraction must be a number"):
         Fault("battery_cell_loss", 1.0, {"fraction": HUGE})
     assert parse_fault_spec("battery_cell_loss@1:fraction=0.5").number("fraction") == 0.5
+
+
+@pytest.mark.parametrize("text", ["1e100", "-3.5e38", "1E39"])
+def test_f32_argument_beyond_range_is_a_command_error(text: str) -> None:
+    """struct.pack('>f', 1e100) raised OverflowError, not struct.error, past ArgSpec.encode."""
+    spec = ArgSpec("gain", ArgKind.F32)
+    with pytest.raises(CommandError, match=r"^CMD gain='.*': does not fit f32$"):
+        spec.encode(text, "CMD")
+    assert spec.decode(spec.encode("3.0e38", "CMD")) == pytest.approx(3.0e38, rel=1e-6)
