@@ -69,6 +69,9 @@ _BATCH_CADUS: Final = 2048
 #: 256 pairs, 6720 symbols compared per alignment: at a 5 % symbol error rate the
 #: two disagreement rates, ~0.05 and ~0.125, lie some 20 standard deviations apart).
 _TRIAL_BYTES: Final = 1024
+#: A running decoder changes its pairing only for one that disagrees less than this
+#: (noise, and the wrong pairing of a clean stream, both give ~0.125).
+_TRIAL_GOOD: Final = 0.1
 #: Decoded pairs left out of the trial's comparison at each end of a row (unknown
 #: start state, no traceback after the end).
 _TRIAL_EDGE: Final = 16
@@ -259,8 +262,8 @@ class Receiver:
         # its next symbol starts a pair, 1 when it holds (or will skip) one symbol.
         current = None if self._viterbi is None else self._viterbi.pair_phase()
         best = int(np.argmin(rates))
-        if current is not None and rates[current] <= rates[best]:
-            return  # keep the running decoder: nothing is lost
+        if current is not None and (rates[current] <= rates[best] or rates[best] >= _TRIAL_GOOD):
+            return  # keep the running decoder (nothing is lost), e.g. through noise
         if best != (current if current is not None else 0):
             self.counters.viterbi_realignments += 1
         self._viterbi = ViterbiDecoder(start_state=None, skip_symbols=best)

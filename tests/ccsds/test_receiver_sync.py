@@ -158,3 +158,21 @@ def test_noisy_conv_stream_cut_on_any_symbol_decodes(conv_stream, drop):
     assert c.frames_ok == n and c.rs_uncorrectable == 0
     assert np.array_equal(got, whole[N_CONV - n:])
     assert c.viterbi_realignments == drop % 2
+
+
+def test_noise_between_cadus_keeps_the_pairing(conv_stream):
+    """50 kB of noise in whole bytes inside the coded stream (a dropout the radio
+    filled with noise): the pairing does not change, trials over noise keep it, and
+    every CADU not touched by the noise decodes."""
+    _, whole, bits = conv_stream
+    coded = np.packbits(bits)
+    at = 5 * CODED_CADU_BITS // 8 + 100  # inside CADU 5
+    noise = np.random.default_rng(3).integers(0, 256, 50_000, dtype=np.uint8)
+    stream = np.concatenate([coded[:at], noise, coded[at:]]).tobytes()
+    got, _, c = decode_all(TM_CONV, stream, list(range(1000, len(stream), 1000)))
+    assert c.viterbi_realignments == 0 and c.viterbi_alignment_trials >= 3
+    # CADU 5 is cut by the noise; the rest decodes once lock is back.
+    good = [bytes(f) for f in got]
+    assert good[:5] == [bytes(f) for f in whole[:5]]
+    assert good[5:] == [bytes(f) for f in whole[N_CONV - len(good) + 5:]]
+    assert len(good) == N_CONV - 1
