@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -42,13 +43,23 @@ class Channel(Sourced):
     @model_validator(mode="after")
     def _range_fits(self) -> Channel:
         lo, hi = self.range
+        for name, value in (("range", lo), ("range", hi), ("scale", self.scale),
+                            ("offset", self.offset)):
+            if not math.isfinite(value):
+                raise field_error(name, f"{name} must be a finite number, got {value}")
         if lo >= hi:
             raise field_error("range", f"range min {lo} must be < max {hi}")
         if self.scale == 0:
             raise field_error("scale", "scale must not be 0")
         if self.type in _INT_LIMITS:
             tmin, tmax = _INT_LIMITS[self.type]
-            raws = sorted(round((v - self.offset) / self.scale) for v in (lo, hi))
+            scaled = [(v - self.offset) / self.scale for v in (lo, hi)]
+            if not all(math.isfinite(r) for r in scaled):
+                # A subnormal scale (1e-320) overflows the division: round() would
+                # raise OverflowError, which pydantic does not turn into an error line.
+                raise field_error(
+                    "scale", f"scale {self.scale} puts range [{lo}, {hi}] beyond any {self.type}")
+            raws = sorted(round(r) for r in scaled)
             if raws[0] < tmin or raws[1] > tmax:
                 raise field_error(
                     "range",

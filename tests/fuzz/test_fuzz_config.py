@@ -11,18 +11,31 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lunar_hil.drivers.url import parse_url, redact
+from lunar_hil.emulator.binding import (
+    band_setup,
+    instrument_gates,
+    lander_params,
+    pick_band,
+    telemetry_dictionary,
+)
 from lunar_hil.emulator.errors import ConfigError
 from lunar_hil.emulator.sim.faults import FAULT_KINDS, parse_fault_spec
 from lunar_hil.emulator.sim.scenario import load_scenario, scenario_from_mapping
+from lunar_hil.emulator.uplink import CommandTable
 from lunar_hil.emulator.yamlsafe import load_yaml_text
-from lunar_hil.profiles.loader import PROFILE_DIR, load_file, profile_from_mapping
+from lunar_hil.profiles.loader import (
+    PROFILE_DIR,
+    load_file,
+    profile_from_mapping,
+    resolve_file,
+    shipped_ids,
+)
 
-from .strategies import FUZZ
+from .strategies import FUZZ, ours_only
 
 _TMP = Path(tempfile.mkdtemp(prefix="lunar-hil-fuzz-"))
 
@@ -150,7 +163,8 @@ def test_bounded_yaml_loader(text: str) -> None:
 
 
 # --------------------------------------------------------------- profiles
-_APEX = yaml.safe_load((PROFILE_DIR / "apex-1.0.yaml").read_text())
+#: Every shipped profile, its ``extends`` chain applied (what validation sees).
+_SHIPPED = {pid: resolve_file(PROFILE_DIR / f"{pid}.yaml") for pid in shipped_ids()}
 _HOSTILE = st.one_of(
     st.none(), st.booleans(), st.sampled_from([0, -1, 1, 2**63, 10**400, -(10**400), 65536,
                                                1e308, math.inf, -math.inf, math.nan, 1e-320]),
@@ -170,14 +184,20 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
-_APEX_PATHS = _paths(_APEX)[1:]
+@st.composite
+def _profile_edits(draw: st.DrawFn) -> tuple[str, list[tuple[tuple[Any, ...], Any]]]:
+    pid = draw(st.sampled_from(sorted(_SHIPPED)))
+    paths = _paths(_SHIPPED[pid])[1:]
+    edits = draw(st.lists(st.tuples(st.sampled_from(paths), _HOSTILE | st.just("<delete>")),
+                          min_size=1, max_size=3))
+    return pid, edits
 
 
 @FUZZ
-@given(edits=st.lists(st.tuples(st.sampled_from(_APEX_PATHS), _HOSTILE | st.just("<delete>")),
-                      min_size=1, max_size=4))
-def test_mutated_shipped_profile(edits: list[tuple[tuple[Any, ...], Any]]) -> None:
-    data = copy.deepcopy(_APEX)
+@given(case=_profile_edits())
+def test_mutated_shipped_profile(case: tuple[str, list[tuple[tuple[Any, ...], Any]]]) -> None:
+    pid, edits = case
+    data = copy.deepcopy(_SHIPPED[pid])
     for path, value in edits:
         node = data
         try:
@@ -190,9 +210,19 @@ def test_mutated_shipped_profile(edits: list[tuple[tuple[Any, ...], Any]]) -> No
         except (KeyError, IndexError, TypeError):
             continue  # an earlier edit removed or replaced the path
     try:
-        profile_from_mapping(data, "apex-1.0.yaml")
+        profile = profile_from_mapping(data, f"{pid}.yaml")
     except ConfigError as exc:
-        assert all(line.startswith("apex-1.0.yaml: ") for line in str(exc).splitlines())
+        assert all(line.startswith(f"{pid}.yaml: ") for line in str(exc).splitlines())
+        return
+    # What validates, a run can build (issue 11: one rule set for validate and run).
+    with ours_only():
+        lander_params(profile)
+        instrument_gates(profile)
+        CommandTable.from_profile(profile)
+        for band in profile.bands:
+            assert pick_band(profile, band.name) is band
+            band_setup(band)
+            telemetry_dictionary(profile, band)
 
 
 @FUZZ

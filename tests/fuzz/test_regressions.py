@@ -3,16 +3,19 @@ Python error before its fix; now each is one ConfigError line)."""
 
 from __future__ import annotations
 
+import copy
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lunar_hil.emulator.errors import CommandError, ConfigError, ScenarioError
+from lunar_hil.emulator.errors import CommandError, ConfigError, ProfileError, ScenarioError
 from lunar_hil.emulator.sim.faults import Fault, parse_fault_spec
 from lunar_hil.emulator.sim.scenario import load_scenario, scenario_from_mapping
 from lunar_hil.emulator.uplink import ArgKind, ArgSpec
 from lunar_hil.emulator.yamlsafe import YamlRefused, load_yaml_text
-from lunar_hil.profiles.loader import load_file
+from lunar_hil.profiles.loader import PROFILE_DIR, load_file, profile_from_mapping, resolve_file
 
 HUGE = 10**400  # what YAML makes of a 1 followed by 400 zeros: an int no float holds
 
@@ -83,3 +86,20 @@ def test_f32_argument_beyond_range_is_a_command_error(text: str) -> None:
     with pytest.raises(CommandError, match=r"^CMD gain='.*': does not fit f32$"):
         spec.encode(text, "CMD")
     assert spec.decode(spec.encode("3.0e38", "CMD")) == pytest.approx(3.0e38, rel=1e-6)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("scale", 1e-320, "scale: scale 1e-320 puts range [0.0, 6000.0] beyond any u16"),
+    ("scale", math.nan, "scale: scale must be a finite number"),
+    ("offset", math.inf, "offset: offset must be a finite number"),
+    ("range", [0, math.inf], "range: range must be a finite number"),
+])
+def test_channel_scale_that_overflows_is_a_profile_line(key: str, value: Any,
+                                                        message: str) -> None:
+    """round(inf) in the channel range check raised OverflowError through pydantic."""
+    data = copy.deepcopy(resolve_file(PROFILE_DIR / "series-3.yaml"))
+    data["apids"][0]["channels"][0][key] = value
+    with pytest.raises(ProfileError) as info:
+        profile_from_mapping(data, "series-3.yaml")
+    assert str(info.value).startswith(f"series-3.yaml: apids.0.channels.0.{message}")
+    assert len(str(info.value).splitlines()) == 1
