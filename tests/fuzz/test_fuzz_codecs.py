@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lunar_hil.emulator.binding import pick_band, telemetry_dictionary
 from lunar_hil.emulator.ccsds import (
     AosFrameHeader,
     Clcw,
@@ -22,6 +23,8 @@ from lunar_hil.emulator.ccsds import (
     decode_tm_frames,
     scan_space_packets,
 )
+from lunar_hil.emulator.telemetry import TelemetryDictionary
+from lunar_hil.profiles.loader import load_profile
 
 from .strategies import FUZZ, ours_only
 
@@ -123,3 +126,37 @@ def test_clcw(word: int, data: bytes) -> None:
         assert Clcw.from_int(Clcw.from_int(word).to_int()) == Clcw.from_int(word)
     with ours_only():
         Clcw.unpack(data)
+
+
+_DICTIONARY: list[TelemetryDictionary] = []
+
+
+def _dictionary() -> TelemetryDictionary:
+    if not _DICTIONARY:
+        profile = load_profile("apex-1.0")
+        _DICTIONARY.append(telemetry_dictionary(profile, pick_band(profile, None)))
+    return _DICTIONARY[0]
+
+
+@FUZZ
+@given(bodies=st.lists(st.binary(max_size=300), max_size=10), data=st.data())
+def test_decode_packets_to_parameters(bodies: list[bytes], data: st.DataObject) -> None:
+    """``decode --params-out``: any packet the demultiplexer can deliver (7 octets or
+    more, any APID, any content) yields one record and never raises."""
+    dictionary = _dictionary()
+    apids = [layout.apid for layout in dictionary]
+    packets = []
+    for body in bodies:
+        apid = data.draw(st.sampled_from([*apids, 0, 2046]))
+        length = max(1, len(body))
+        header = SpacePacketHeader.tm(apid, 0, length)
+        packets.append(header.pack() + body.ljust(length, b"\x00"))
+    records = list(dictionary.decode_packets(packets))
+    assert len(records) == len(packets)
+    for rec, packet in zip(records, packets, strict=True):
+        assert rec["apid"] == apid_of(packet)
+        if "error" in rec:
+            assert rec["params"] == {} and rec["time"] is None
+        else:
+            assert rec["time"] >= 0 and set(rec["params"]) == {
+                c.name for c in dictionary[rec["apid"]].channels}

@@ -167,7 +167,9 @@ def test_bounded_yaml_loader(text: str) -> None:
 _SHIPPED = {pid: resolve_file(PROFILE_DIR / f"{pid}.yaml") for pid in shipped_ids()}
 _HOSTILE = st.one_of(
     st.none(), st.booleans(), st.sampled_from([0, -1, 1, 2**63, 10**400, -(10**400), 65536,
-                                               1e308, math.inf, -math.inf, math.nan, 1e-320]),
+                                               1e308, math.inf, -math.inf, math.nan, 1e-320,
+                                               -1e-320, 1e-300, 0.5, 2**31, 10**12 + 1, 2047,
+                                               2048, 255, 256, "0x10", "1e3", "X", "AOS"]),
     st.text(max_size=6), st.just([]), st.just({}), st.just({"value": 1}),
     st.just({"value": math.inf, "source": "assumed: fuzz"}),
 )
