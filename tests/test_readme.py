@@ -1,7 +1,7 @@
 """The README's shell blocks run, top to bottom, and every command exits 0.
 
-The convention (README writers: follow it; /work/notes/readme-ground.md has the same text)
-------------------------------------------------------------------------------------------
+The convention (README writers: follow it)
+------------------------------------------
 * **Which blocks.** Fenced blocks opened with ```` ```sh ```` or ```` ```console ````.
   Other fences (```` ``` ````, ```` ```yaml ````, ```` ```text ````) are never run: use
   them for output, usage synopses and configuration.
@@ -22,14 +22,16 @@ The convention (README writers: follow it; /work/notes/readme-ground.md has the 
   same names. A foreground line must exit 0 within 120 s.
 * **Short durations.** Every ``lunar-hil run`` is capped to ``--duration 4``
   simulated seconds (a smaller ``--duration`` is kept; a run without one gets
-  ``--duration 4``), and every ``--idle-timeout N`` to 2 s. Set
+  ``--duration 4``; 15 for a run with ``--uplink``, which must outlast a
+  telecommand's round trip), and every ``--idle-timeout N`` to 2 s. Set
   ``LUNAR_HIL_DOCTEST_DURATION`` to change the cap. So write the durations a user
   wants; the test shortens them.
 * **Background commands** (a line ending in ``&``, before any comment) start and
   the next line runs at once, except that:
   - a background line that listens (``udp://H:P``, ``tcp://H:P`` or ``mosquitto -p P``)
     is waited for until the port is bound (at most 15 s);
-  - a background line with ``--out pty`` (or ``--uplink pty``) is waited for until it
+  - a background line with ``--out pty`` (``--uplink pty``, ``vboard --port pty``,
+    ``decode ... pty``) is waited for until it
     prints ``pty: /dev/pts/N``; from then on, every ``/dev/pts/N`` in later lines of
     the block is replaced by that path, so write the example path the README shows.
   At the end of the block, background ``lunar-hil`` commands must end by themselves
@@ -59,6 +61,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DURATION_CAP = float(os.environ.get("LUNAR_HIL_DOCTEST_DURATION", "4"))
+UPLINK_DURATION_CAP = max(DURATION_CAP, 15.0)
 IDLE_TIMEOUT_CAP = 2.0
 FOREGROUND_TIMEOUT = 120.0
 BACKGROUND_END_TIMEOUT = 30.0
@@ -143,11 +146,14 @@ def capped(line: str) -> str:
     line = re.sub(r"--idle-timeout[ =]([0-9.]+)", cap_idle, line)
     if not re.match(r"^lunar-hil\s+run\b", line):
         return line
+    # A run with an uplink must outlast a telecommand's round trip (two light
+    # times plus the sender's start-up), so it gets a longer cap.
+    cap = UPLINK_DURATION_CAP if "--uplink" in line else DURATION_CAP
     if re.search(r"--duration[ =]", line):
         return re.sub(r"--duration[ =]([0-9.]+)",
-                      lambda m: f"--duration {min(float(m.group(1)), DURATION_CAP):g}", line)
+                      lambda m: f"--duration {min(float(m.group(1)), cap):g}", line)
     head, sep, tail = line.partition(" &")
-    return f"{head} --duration {DURATION_CAP:g}{sep}{tail}"
+    return f"{head} --duration {cap:g}{sep}{tail}"
 
 
 def free_port() -> int:
@@ -271,7 +277,8 @@ class Session:
 
     def wait_ready(self, bg: Background) -> str | None:
         deadline = time.monotonic() + READY_TIMEOUT
-        wants_pty = re.search(r"--(?:out|uplink)\s+'?pty\b", bg.line) is not None
+        wants_pty = re.search(r"--(?:out|uplink|port)\s+'?pty\b|^lunar-hil decode\b.*\spty(\s|$)",
+                              bg.line) is not None
         ports = set(listening_ports(bg.line)) if bg.line.split()[0] in (
             "lunar-hil", "mosquitto") else set()
         while time.monotonic() < deadline:
