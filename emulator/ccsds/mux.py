@@ -394,6 +394,33 @@ class VirtualChannelMultiplexer:
         """Number of full zones that :meth:`pull` could return without flushing."""
         return sum(len(q.buffer) // self.zone_length for q in self._queues.values())
 
+    def pull_channel(self, vcid: int, zone_count: int) -> MuxBatch:
+        """The next ``zone_count`` full zones of one VC, no flush and no idle.
+
+        For callers that plan the cross-VC order themselves (the linked engine
+        interleaves many mux periods at once): the zones and FHPs are exactly
+        those successive :meth:`pull` calls would give for this VC.
+        """
+        queue = self._queue(vcid)
+        zl = self.zone_length
+        n = int(zone_count)
+        if not 0 <= n <= len(queue.buffer) // zl:
+            raise LocalProtocolError(
+                f"vcid {vcid}: {n} zones asked, {len(queue.buffer) // zl} full zones pending"
+            )
+        zones = np.empty((n, zl), dtype=np.uint8)
+        if n:
+            fhps, started = queue.take(n, zl, zones)
+        else:
+            fhps, started = np.empty(0, np.uint16), 0
+        return MuxBatch(
+            vcids=np.full(n, vcid, dtype=np.uint8),
+            first_header_pointers=fhps,
+            zones=zones,
+            idle=np.zeros(n, dtype=np.bool_),
+            packets_started=started,
+        )
+
     def pull(self, max_frames: int, *, flush: bool = False, idle: bool = True) -> MuxBatch:
         """Return up to ``max_frames`` zones.
 

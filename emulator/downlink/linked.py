@@ -139,6 +139,10 @@ def with_playback_channel(band: BandSetup) -> tuple[BandSetup, int]:
 class LinkedEmulator(Emulator):
     """The engine with the link model in the loop (see the module docstring)."""
 
+    #: Zones per ``pull`` at max speed without idle frames; the channel errors
+    #: are drawn per pulled batch, so this is part of the output's definition.
+    PULL_FRAMES: Final = 4096
+
     def __init__(self, *, schedule: LinkSchedule, band_name: str, seed: int = 0,
                  ber_override: float | None = None, store_bytes: int = DEFAULT_STORE_BYTES,
                  **kwargs: Any) -> None:
@@ -157,6 +161,9 @@ class LinkedEmulator(Emulator):
         self.outage_frames = 0
         self.outage_periods = 0
         self._segments: list[tuple[int, int]] = []  # (frames, schedule index) per batch
+        #: Runs of periods at once at max speed without idle (False: one by one,
+        #: the reference the tests compare the runs with).
+        self.bulk_runs = True
         self._block_t0 = 0.0
 
     # ------------------------------------------------------------ schedule
@@ -184,48 +191,218 @@ class LinkedEmulator(Emulator):
         t_stop: float,
         last: bool,
     ) -> list[MuxBatch]:
+        """The mux periods of ``[k0, k1)``, as if run one by one.
+
+        On a full link each period is its own step (:meth:`_period`). At max
+        speed without idle frames a period only moves every full zone out, so
+        a run of consecutive periods with the same link state is done at once
+        (:meth:`_up_run`, :meth:`_down_run`): the same zones in the same order,
+        without a Python step per period. The final period (flush) is always
+        done on its own.
+        """
         pushed = dict.fromkeys(streams, 0)
         batches: list[MuxBatch] = []
         edges = [*range(k0, k1, self.period_frames), k1]
         if len(edges) == 1:
             edges.append(k1)
-        zone = self.framer.packet_zone_length
-        for a, b in itertools.pairwise(edges):
+        e = np.asarray(edges, dtype=np.int64)
+        a_k, b_k = e[:-1], e[1:]
+        # The same float arithmetic as time_of_frame / schedule.index, per period.
+        horizon = np.minimum(t_stop, b_k / self.frames_per_second)
+        step_s, n_sched = self.schedule.step_s, self.schedule.seconds.size
+        i_sched = np.clip(np.floor_divide(a_k / self.frames_per_second, step_s),
+                          0, n_sched - 1).astype(np.int64)
+        up = self._deliver[i_sched]
+        n_periods = a_k.size
+        bulk = n_periods - (1 if last else 0)  # the final period is done on its own
+        if self.full_link or not self.bulk_runs:
+            bulk = 0
+        if bulk > 0:
+            # Packets available to each period: those sampled before its horizon.
+            ends = {v: np.searchsorted(times, horizon[:bulk], side="left")
+                    for v, (_d, _s, times) in streams.items()}
+            change = np.flatnonzero(np.diff(up[:bulk].astype(np.int8))) + 1
+            bounds = [0, *change.tolist(), bulk]
+            for p0, p1 in itertools.pairwise(bounds):
+                if up[p0]:
+                    self._up_run(streams, pushed, ends, p0, p1, i_sched, batches)
+                else:
+                    self._down_run(streams, pushed, ends, p0, p1, a_k, b_k)
+        for p in range(bulk, n_periods):
+            a, b = int(a_k[p]), int(b_k[p])
             final = last and b == k1
-            horizon = t_stop if final else min(t_stop, self.time_of_frame(b))
-            i_sched = self.schedule.index(self.time_of_frame(a))
-            up = bool(self._deliver[i_sched])
-            for vcid, (data, starts, times) in streams.items():
-                i0 = pushed[vcid]
-                i1 = int(np.searchsorted(times, horizon, side="left")) if not final else times.size
-                if i1 > i0:
-                    end = int(starts[i1]) if i1 < starts.size else data.size
-                    chunk, offsets = data[starts[i0] : end], starts[i0:i1] - starts[i0]
-                    if up:
-                        self.mux.push_stream(vcid, chunk, offsets)
-                    else:
-                        self.store.put(chunk, offsets)
-                    pushed[vcid] = i1
-            if not up:
-                self.outage_frames += b - a
-                self.outage_periods += 1
-                continue
-            if self.store.packets:
-                room = ((b - a) * zone - self.mux.pending_bytes()) if self.full_link else None
-                got = self.store.take(room) if room is None or room > 0 else None
-                if got is not None:
-                    self.mux.push_stream(self.playback_vcid, *got)
-            if self.full_link:
-                n = b - a
-                flush = final or self.mux.full_frames_available() < n
-                self._add(batches, self.mux.pull(n, flush=flush, idle=True), i_sched)
-            else:
-                while True:
-                    batch = self.mux.pull(4096, flush=final, idle=False)
-                    if not len(batch):
-                        break
-                    self._add(batches, batch, i_sched)
+            self._period(streams, pushed, a, b, t_stop if final else float(horizon[p]),
+                         final, int(i_sched[p]), bool(up[p]), batches)
         return batches
+
+    def _period(
+        self,
+        streams: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64],
+                                 npt.NDArray[np.float64]]],
+        pushed: dict[int, int],
+        a: int,
+        b: int,
+        horizon: float,
+        final: bool,
+        i_sched: int,
+        up: bool,
+        batches: list[MuxBatch],
+    ) -> None:
+        """One mux period ``[a, b)`` (the reference for the bulk runs)."""
+        zone = self.framer.packet_zone_length
+        for vcid, (data, starts, times) in streams.items():
+            i0 = pushed[vcid]
+            i1 = int(np.searchsorted(times, horizon, side="left")) if not final else times.size
+            if i1 > i0:
+                end = int(starts[i1]) if i1 < starts.size else data.size
+                chunk, offsets = data[starts[i0] : end], starts[i0:i1] - starts[i0]
+                if up:
+                    self.mux.push_stream(vcid, chunk, offsets)
+                else:
+                    self.store.put(chunk, offsets)
+                pushed[vcid] = i1
+        if not up:
+            self.outage_frames += b - a
+            self.outage_periods += 1
+            return
+        if self.store.packets:
+            room = ((b - a) * zone - self.mux.pending_bytes()) if self.full_link else None
+            got = self.store.take(room) if room is None or room > 0 else None
+            if got is not None:
+                self.mux.push_stream(self.playback_vcid, *got)
+        if self.full_link:
+            n = b - a
+            flush = final or self.mux.full_frames_available() < n
+            self._add(batches, self.mux.pull(n, flush=flush, idle=True), i_sched)
+        else:
+            while True:
+                batch = self.mux.pull(self.PULL_FRAMES, flush=final, idle=False)
+                if not len(batch):
+                    break
+                self._add(batches, batch, i_sched)
+
+    def _up_run(
+        self,
+        streams: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64],
+                                 npt.NDArray[np.float64]]],
+        pushed: dict[int, int],
+        ends: dict[int, I64],
+        p0: int,
+        p1: int,
+        i_sched: I64,
+        batches: list[MuxBatch],
+    ) -> None:
+        """Periods ``[p0, p1)`` with the link up, max speed without idle, not final.
+
+        Each period pushes what was sampled before its horizon (the store plays
+        back in the first one: nothing is stored while the link is up) and
+        pulls every full zone, VC by VC in priority order. So VC ``v`` sends
+        ``floor(bytes_v(p) / zone) - floor(bytes_v(p - 1) / zone)`` zones in
+        period ``p``, where ``bytes_v`` counts what it was given so far; its
+        zones and FHPs do not depend on how they are cut into pulls.
+        """
+        zl = self.mux.zone_length
+        n = p1 - p0
+        given: dict[int, I64] = {}  # vcid -> bytes given to the mux by the end of each period
+        before = {c.vcid: self.mux.pending_bytes(c.vcid) // zl for c in self.mux.channels}
+        for vcid, (data, starts, _times) in streams.items():
+            i0 = pushed[vcid]
+            i_end = ends[vcid][p0:p1]
+            base = self.mux.pending_bytes(vcid)
+            s_ext = np.append(starts, data.size)
+            given[vcid] = base + (s_ext[i_end] - s_ext[i0])
+            i1 = int(i_end[-1])
+            if i1 > i0:
+                end = int(s_ext[i1])
+                self.mux.push_stream(vcid, data[starts[i0] : end], starts[i0:i1] - starts[i0])
+                pushed[vcid] = i1
+        if self.store.packets:
+            got = self.store.take(None)
+            if got is not None:
+                self.mux.push_stream(self.playback_vcid, *got)
+        order = [c.vcid for c in self.mux.channels]
+        counts = np.zeros((n, len(order)), dtype=np.int64)
+        for j, vcid in enumerate(order):
+            cum = given.get(vcid)
+            if cum is None:
+                cum = np.full(n, self.mux.pending_bytes(vcid), dtype=np.int64)
+            full = cum // zl
+            counts[:, j] = np.diff(full, prepend=before[vcid])
+        total = int(counts.sum())
+        if not total:
+            return
+        parts = [self.mux.pull_channel(v, int(counts[:, j].sum())) for j, v in enumerate(order)]
+        # Rows of every VC's zones, in the order the periods would pull them.
+        first_row = np.concatenate([[0], np.cumsum(counts.sum(axis=0))[:-1]])
+        src = (first_row[None, :] + np.cumsum(counts, axis=0) - counts).reshape(-1)
+        flat = counts.reshape(-1)
+        dst = np.cumsum(flat) - flat
+        idx = np.repeat(src - dst, flat) + np.arange(total)
+        merged = _concat_batches([p for p in parts if len(p)])
+        batches.append(MuxBatch(
+            vcids=merged.vcids[idx], first_header_pointers=merged.first_header_pointers[idx],
+            zones=merged.zones[idx], idle=merged.idle[idx],
+            packets_started=merged.packets_started))
+        per_period = counts.sum(axis=1)
+        for p in np.flatnonzero(per_period).tolist():
+            m, i = int(per_period[p]), int(i_sched[p0 + p])
+            # As successive pull(PULL_FRAMES) calls cut the period.
+            q, r = divmod(m, self.PULL_FRAMES)
+            self._segments.extend([(self.PULL_FRAMES, i)] * q)
+            if r:
+                self._segments.append((r, i))
+
+    def _down_run(
+        self,
+        streams: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64],
+                                 npt.NDArray[np.float64]]],
+        pushed: dict[int, int],
+        ends: dict[int, I64],
+        p0: int,
+        p1: int,
+        a_k: I64,
+        b_k: I64,
+    ) -> None:
+        """Periods ``[p0, p1)`` in outage: their packets go to the store, period
+        by period and VC by VC (the store's order and what overflows)."""
+        self.outage_frames += int(b_k[p1 - 1] - a_k[p0])
+        self.outage_periods += p1 - p0
+        chunks: list[tuple[int, int, int]] = []  # (vcid, i0, i1) in period-major order
+        first = dict(pushed)
+        for p in range(p0, p1):
+            for vcid in streams:
+                i1 = int(ends[vcid][p])
+                if i1 > pushed[vcid]:
+                    chunks.append((vcid, pushed[vcid], i1))
+                    pushed[vcid] = i1
+        if not chunks:
+            return
+        s_ext = {v: np.append(s, d.size) for v, (d, s, _t) in streams.items()}
+        total = sum(int(s_ext[v][pushed[v]] - s_ext[v][first[v]]) for v in streams)
+        room = self.store.capacity_bytes - self.store.bytes
+        if total <= room:
+            # Everything fits: one chunk with the packets in the same order.
+            datas, offs, at = [], [], 0
+            for vcid, i0, i1 in chunks:
+                data, starts, _t = streams[vcid]
+                lo, hi = int(s_ext[vcid][i0]), int(s_ext[vcid][i1])
+                datas.append(data[lo:hi])
+                offs.append(starts[i0:i1] - lo + at)
+                at += hi - lo
+            self.store.put(np.concatenate(datas), np.concatenate(offs))
+            return
+        shortest = min(int(np.diff(s_ext[v][first[v]: pushed[v] + 1]).min())
+                       for v in streams if pushed[v] > first[v])
+        for c, (vcid, i0, i1) in enumerate(chunks):
+            if self.store.capacity_bytes - self.store.bytes < shortest:
+                # Full: nothing more of this run fits, every packet overflows.
+                for v2, j0, j1 in chunks[c:]:
+                    self.store.overflow_packets += j1 - j0
+                    self.store.overflow_bytes += int(s_ext[v2][j1] - s_ext[v2][j0])
+                return
+            data, starts, _t = streams[vcid]
+            lo, hi = int(s_ext[vcid][i0]), int(s_ext[vcid][i1])
+            self.store.put(data[lo:hi], starts[i0:i1] - lo)
 
     def _add(self, batches: list[MuxBatch], batch: MuxBatch, i_sched: int) -> None:
         batches.append(batch)
