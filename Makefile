@@ -67,7 +67,8 @@ clean:
 
 # The README's figures, regenerated from project commands: the HAKUTO-R M1
 # altitude-sensor anomaly, a Series 3 (heaters) night against an APEX 1.0 (RPS)
-# night, and a links timeline. The night profiles in docs/gallery/profiles/
+# night, each shipped profile's own night (night-PROFILE.png), and a links
+# timeline. The night profiles in docs/gallery/profiles/
 # extend the shipped ones with housekeeping every 100 s, so 14 days decode fast.
 GALLERY := docs/gallery
 GALLERY_TMP := .gallery-work
@@ -81,6 +82,13 @@ gallery: $(STAMP)
 	  $(BIN)/lunar-hil decode --profile $(GALLERY)/profiles/$$p-night.yaml $(GALLERY_TMP)/$$p.cadu --params-out $(GALLERY_TMP)/$$p-night.jsonl || exit 1; \
 	done
 	$(BIN)/lunar-hil plot $(GALLERY_TMP)/series-3-night.jsonl $(GALLERY_TMP)/apex-1.0-night.jsonl --preset night --title "14-day lunar night: Series 3 (heaters) vs APEX 1.0 (RPS)" --out $(GALLERY)/night-series3-vs-apex.png
+	for p in series-2 hakuto-r-m1 lupex; do \
+	  $(BIN)/lunar-hil run --profile $(GALLERY)/profiles/$$p-night.yaml --scenario lunar-night --speed max --out file:$(GALLERY_TMP)/$$p.cadu && \
+	  $(BIN)/lunar-hil decode --profile $(GALLERY)/profiles/$$p-night.yaml $(GALLERY_TMP)/$$p.cadu --params-out $(GALLERY_TMP)/$$p-night.jsonl || exit 1; \
+	done
+	for p in apex-1.0 series-3 series-2 hakuto-r-m1 lupex; do \
+	  $(BIN)/lunar-hil plot $(GALLERY_TMP)/$$p-night.jsonl --preset night --title "$$p: 14-day lunar night" --out $(GALLERY)/night-$$p.png || exit 1; \
+	done
 	$(BIN)/lunar-hil run --profile $(GALLERY)/profiles/apex-1.0-night.yaml --scenario surface-nominal --speed max --duration 172800 --out file:$(GALLERY_TMP)/links.cadu
 	$(BIN)/lunar-hil decode --profile $(GALLERY)/profiles/apex-1.0-night.yaml $(GALLERY_TMP)/links.cadu --params-out $(GALLERY_TMP)/links.jsonl
 	$(BIN)/lunar-hil plot $(GALLERY_TMP)/links.jsonl --preset links --title "APEX 1.0 links over 2 days on the surface" --out $(GALLERY)/links-timeline.png
