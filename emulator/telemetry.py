@@ -38,6 +38,14 @@ CUC_FINE: Final = 2
 SECONDARY_HEADER_LENGTH: Final = CUC_COARSE + CUC_FINE
 
 
+#: (min, max) of each integer channel type, for the saturating conversion.
+_INT_LIMITS: Final[dict[str, tuple[int, int]]] = {
+    code: (int(np.iinfo(np.dtype(code)).min), int(np.iinfo(np.dtype(code)).max))
+    for code in CHANNEL_TYPES.values()
+    if np.dtype(code).kind in "ui"
+}
+
+
 @dataclass(frozen=True)
 class ChannelDef:
     """One telemetry parameter inside a packet."""
@@ -60,9 +68,19 @@ class ChannelDef:
         code = CHANNEL_TYPES[self.type]
         if not self.is_integer:
             return eng.astype(code)
-        info = np.iinfo(np.dtype(code))
-        raw = np.rint((np.nan_to_num(eng) - self.offset) / self.scale)
-        return np.clip(raw, info.min, info.max).astype(code)
+        lo, hi = _INT_LIMITS[code]
+        # In place: the same values as rint((nan_to_num(eng) - offset) / scale)
+        # clipped (an infinity saturates either way), then NaN -> raw of 0.0.
+        raw = np.subtract(eng, self.offset)
+        if raw.dtype.kind != "f":
+            raw = raw.astype(np.float64)
+        raw /= self.scale
+        np.rint(raw, out=raw)
+        np.clip(raw, lo, hi, out=raw)
+        nan = np.isnan(raw)
+        if nan.any():
+            raw[nan] = np.clip(np.rint((0.0 - self.offset) / self.scale), lo, hi)
+        return raw.astype(code)
 
     def to_eng(self, raw: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         """Raw -> engineering (the inverse calibration)."""

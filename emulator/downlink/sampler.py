@@ -131,12 +131,20 @@ def _merge_in_time_order(
     times = np.concatenate([p[0] for p in parts])
     apids = np.concatenate([np.full(p[0].shape[0], p[2]) for p in parts])
     lengths = np.concatenate([np.full(p[1].shape[0], p[1].shape[1], dtype=np.int64) for p in parts])
-    flat = np.concatenate([p[1].reshape(-1) for p in parts])
-    src_start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     order = np.lexsort((apids, times))
     olen = lengths[order]
-    ostart = src_start[order]
-    dst_start = np.concatenate([[0], np.cumsum(olen)[:-1]])
-    # index[j] = source byte for output byte j, built without a Python loop.
-    idx = np.repeat(ostart - dst_start, olen) + np.arange(int(olen.sum()))
-    return flat[idx], dst_start.astype(np.int64), times[order]
+    dst_start = np.empty(order.size, dtype=np.int64)
+    dst_start[0] = 0
+    np.cumsum(olen[:-1], out=dst_start[1:])
+    # Where each source packet lands, then one 2-D scatter per APID (its packets
+    # all have one length): no index array over every output byte.
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    out = np.empty(int(olen.sum()), dtype=np.uint8)
+    first = 0
+    for _t, pkts, _apid in parts:
+        n, length = pkts.shape
+        at = dst_start[rank[first : first + n]]
+        out[at[:, None] + np.arange(length)] = pkts
+        first += n
+    return out, dst_start, times[order]
