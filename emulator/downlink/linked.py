@@ -142,6 +142,8 @@ class LinkedEmulator(Emulator):
     #: Zones per ``pull`` at max speed without idle frames; the channel errors
     #: are drawn per pulled batch, so this is part of the output's definition.
     PULL_FRAMES: Final = 4096
+    #: Frames coded at a time (bounds the memory of a store playback).
+    ENCODE_FRAMES: Final = 4096
 
     def __init__(self, *, schedule: LinkSchedule, band_name: str, seed: int = 0,
                  ber_override: float | None = None, store_bytes: int = DEFAULT_STORE_BYTES,
@@ -411,13 +413,46 @@ class LinkedEmulator(Emulator):
 
     # -------------------------------------------------------------- encode
     def _encode(self, batches: list[MuxBatch]) -> dict[OutputLayer, bytes]:
+        """Frame, code and impair the step's zones, a few thousand frames at a time.
+
+        A step is usually far below :attr:`ENCODE_FRAMES`; a store playback
+        (up to the whole store in one period at max speed) is not, and coding
+        it in one go held several copies of it at once. The pieces end on
+        error-segment boundaries and every stage streams (frame counters,
+        convolutional state), so the bytes are those of one piece.
+        """
         out = dict.fromkeys(self.layers, b"")
         if not batches:
             return out
         batch = _concat_batches(batches)
-        n = len(batch)
         counts = np.array([c for c, _ in self._segments], dtype=np.int64)
         idx = np.array([i for _, i in self._segments], dtype=np.int64)
+        seg_end = np.cumsum(counts)
+        if self.ber_override is not None or int(seg_end[-1]) <= self.ENCODE_FRAMES:
+            cuts = [0, counts.size]
+        else:
+            cuts = [0]
+            while cuts[-1] < counts.size:
+                f0 = int(seg_end[cuts[-1] - 1]) if cuts[-1] else 0
+                j = int(np.searchsorted(seg_end, f0 + self.ENCODE_FRAMES, side="right"))
+                cuts.append(max(j, cuts[-1] + 1))
+        pieces: dict[OutputLayer, list[bytes]] = {layer: [] for layer in self.layers}
+        for s0, s1 in itertools.pairwise(cuts):
+            f0 = int(seg_end[s0 - 1]) if s0 else 0
+            f1 = int(seg_end[s1 - 1])
+            part = MuxBatch(vcids=batch.vcids[f0:f1],
+                            first_header_pointers=batch.first_header_pointers[f0:f1],
+                            zones=batch.zones[f0:f1], idle=batch.idle[f0:f1], packets_started=0)
+            for layer, data in self._encode_piece(part, counts[s0:s1], idx[s0:s1]).items():
+                pieces.setdefault(layer, []).append(data)
+        for layer, parts in pieces.items():
+            out[layer] = parts[0] if len(parts) == 1 else b"".join(parts)
+        return out
+
+    def _encode_piece(self, batch: MuxBatch, counts: npt.NDArray[np.int64],
+                      idx: npt.NDArray[np.int64]) -> dict[OutputLayer, bytes]:
+        out = dict.fromkeys(self.layers, b"")
+        n = len(batch)
         ocf = None
         if self.band.coding.ocf:
             flags = (np.where(self._tl.path_index[idx] < 0, NO_RF_AVAILABLE_BIT, 0)

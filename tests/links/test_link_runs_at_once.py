@@ -33,12 +33,15 @@ def _emulator(out: str) -> LinkedEmulator:
 @pytest.mark.parametrize("store_bytes", [3_000, 60_000, 400_000, 64 * 1024 * 1024])
 def test_runs_of_periods_at_once_equal_period_by_period(tmp_path: Path, store_bytes: int) -> None:
     """Outages of one schedule step and long ones, a store that overflows (at
-    several fill levels) or not, channel errors drawn per pulled batch."""
+    several fill levels) or not, channel errors drawn per pulled batch; the
+    runs are also coded in pieces of about 100 frames."""
     outs = {}
     for bulk in (True, False):
         f = tmp_path / f"{bulk}.bin"
         emu = _emulator(f"file:{f}")
         emu.bulk_runs = bulk
+        if bulk:
+            emu.ENCODE_FRAMES = 100  # type: ignore[misc]  # coded in pieces: same bytes
         emu.block_periods = 7
         emu._deliver[OUTAGES] = False
         emu.store.capacity_bytes = store_bytes
