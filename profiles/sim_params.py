@@ -5,8 +5,11 @@ SI-unit mapping that :class:`lunar_hil.emulator.sim.params.LanderParams` takes.
 
 Every field of a profile either reaches the sim through here, is consumed by
 another model (:data:`LINK_MODEL_FIELDS`), or is pure description
-(:data:`METADATA_FIELDS`); ``tests/profiles/test_fields_drive_the_model.py``
-checks that each numeric field listed here changes the telemetry.
+(:data:`METADATA_FIELDS`, each with its reason);
+``tests/profiles/test_fields_drive_the_model.py`` perturbs every numeric and
+boolean field of every shipped profile and checks that the schema rejects it or
+that what the run is built from changes (and, for a sample of physics fields,
+the simulated state).
 """
 
 from __future__ import annotations
@@ -84,17 +87,51 @@ LINK_MODEL_FIELDS: frozenset[str] = frozenset({
     "bands.*.carrier_hz", "bands.*.paths",
 })
 
-#: Fields that describe the lander and drive no model: identity, envelope,
-#: supplier names, the TVAC qualification span (documentation of the limits the
-#: thermal block gives), the band framing (the codec's, not the sim's).
-METADATA_FIELDS: frozenset[str] = frozenset({
-    "id", "name", "description", "mission.*", "site.name", "site.far_side",
-    "physical.height_m", "physical.width_m", "power.generation", "power.battery_chemistry",
-    "power.rps_supplier", "thermal.strategy", "thermal.tvac_min_c", "thermal.tvac_max_c",
-    "rovers.*.name", "rovers.*.provider", "rovers.*.wheels", "rovers.*.camera",
-    "instruments.*.name", "instruments.*.provider", "instruments.*.host",
-    "instruments.*.description", "instruments.*.components",
-})
+#: Fields that describe the lander and drive no model, each with the reason.
+#: Patterns are dotted profile paths (``fnmatch``: ``*`` also spans list
+#: indices and nested keys). Strings (names, descriptions, suppliers) never
+#: reach a model by construction; the numbers and flags listed here are the
+#: ones a reader could expect to, and why they do not.
+#: ``tests/profiles/test_fields_drive_the_model.py`` fails when a numeric or
+#: boolean field is neither here nor changes what the run is built from, and
+#: when a field listed here does change it.
+METADATA_FIELDS: dict[str, str] = {
+    "id": "the profile's name on the command line",
+    "name": "display name",
+    "description": "prose",
+    "mission.*": "who flies it and when (operator, mission number, launch year, planned "
+                 "duration, status): the scenario epoch and duration set the run",
+    "site.name": "display name of the site; latitude and longitude drive the models",
+    "site.far_side": "a label of the site: the links model computes Earth visibility from "
+                     "latitude and longitude (tests/links check Schroedinger sees no Earth)",
+    "physical.height_m": "envelope: no model uses the lander's geometry",
+    "physical.width_m": "envelope: no model uses the lander's geometry",
+    "power.generation": "prose (solar + battery, RPS)",
+    "power.battery_chemistry": "prose; the battery model is capacity, voltage and limits",
+    "power.rps_supplier": "supplier name; rps_electrical_w / rps_thermal_w drive the model",
+    "thermal.strategy": "heaters or RPS: checked against the RPS figures, which drive the model",
+    "thermal.tvac_min_c": "the structure's TVAC qualification span (seed 000): documents "
+                          "the unit limits in thermal.avionics / thermal.battery, which drive the model",
+    "thermal.tvac_max_c": "as thermal.tvac_min_c",
+    "relays.*.bus": "the relay's bus name",
+    "relays.*.deployed_from": "prose: where the relay rides before deployment",
+    "relays.*.south_pole_visibility_min": "the seed's claim (>70 %): the links model computes "
+                                         "visibility from the orbit, which the claim is checked against",
+    "ground_networks.*.stations.*.confirmed": "provenance mark: REFERENCE.md flags the "
+                                              "coordinates as unconfirmed; the station is used either way",
+    "rovers.*.name": "display name",
+    "rovers.*.provider": "supplier name",
+    "rovers.*.wheels": "the rover's wheel count: the traverse model is a speed, not a vehicle",
+    "rovers.*.camera": "prose",
+    "instruments.*.name": "display name",
+    "instruments.*.provider": "supplier name",
+    "instruments.*.host": "which asset carries it (checked against the rovers)",
+    "instruments.*.description": "prose",
+    "instruments.*.components": "prose: the sub-instruments of a package",
+    "*.provenance": "where the block's plain values come from",
+    "*.field_sources": "where each fact comes from",
+    "*.ranges.*": "the seed's range of a quantity; the value chosen in it drives the model",
+}
 
 
 def sim_parameters(profile: Profile) -> dict[str, Any]:
