@@ -185,7 +185,7 @@ def replay(profile_id: str) -> dict[str, Any]:
 
     jump = first(EventKind.FAULT_INJECTED)
     add("crater-rim jump (LRF +3 km)", jump and jump.t_s,
-        jump and f"true {at(jump.t_s + 0.5, 'gnc.altitude_m'):.0f} m, "
+        jump and f"above terrain {at(jump.t_s + 0.5, 'gnc.altitude_m'):.0f} m, "
                  f"estimate {at(jump.t_s + 0.5, 'gnc.altitude_estimate_m'):.0f} m")
     rej = first(EventKind.LRF_REJECTED)
     add("sensor rejected", rej and rej.t_s, rej and rej.message)
@@ -199,7 +199,8 @@ def replay(profile_id: str) -> dict[str, Any]:
     zero = first(EventKind.ESTIMATE_ZERO)
     add("estimate reaches 0 m", zero and zero.t_s,
         zero and f"true altitude {at(zero.t_s, 'gnc.altitude_m'):.0f} m")
-    # Hover / slow descent: the first step after the horizontal speed is nulled
+    # Slow descent (the sim has no zero-speed hover: it keeps 1.5 m/s down
+    # until contact): the first step after the horizontal speed is nulled
     # with the vertical speed within 2 m/s (upright, slow).
     hover_t = None
     if nul is not None:
@@ -207,7 +208,7 @@ def replay(profile_id: str) -> dict[str, Any]:
                           & (v["gnc.thrust_n"] > 0))[0]
         if len(slow):
             hover_t = float(t[slow[0]])
-    add("slow descent / hover (|vz| <= 2 m/s)", hover_t,
+    add("slow upright descent (|vz| <= 2 m/s)", hover_t,
         "" if hover_t is None else f"true altitude {at(hover_t, 'gnc.altitude_m'):.0f} m")
     dep = first(EventKind.PROPELLANT_DEPLETED)
     add("propellant exhausted, free fall", dep and dep.t_s,
