@@ -107,7 +107,15 @@ class BoardFirmware:
             self._boot()
             return self.hello()
         if t == p.MsgType.GNC_SENSORS and self.kind == p.BoardKind.GNC:
-            return self._send(self.gnc.step(msg))
+            try:
+                return self._send(self.gnc.step(msg))
+            except (OverflowError, ValueError, ZeroDivisionError):
+                # Sensors no lander reports (a 1e38 m altitude, found by hypothesis)
+                # drive the estimate past an f32 answer or out of a math domain:
+                # refuse the frame and start the estimator afresh, never stop the
+                # board's loop on an exception.
+                self.gnc.reset()
+                return self._nack(frame, p.NackReason.BAD_PAYLOAD)
         if t == p.MsgType.EPS_POLL and self.kind == p.BoardKind.EPS:
             return self._send(self.eps.status(msg.t_s))
         if t == p.MsgType.COMMAND:

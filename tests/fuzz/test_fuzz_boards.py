@@ -97,21 +97,27 @@ def test_firmware_never_raises(frames: list[bytes], data: st.DataObject,
     assert len(answers) == board.decoder.counters["frames"]
 
 
+_SENSOR_VALUE = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.sampled_from(
+    [3.0e38, -3.0e38, 1.0e38, 1e-45, 0.0])
+
+
 @FUZZ_MORE
-@given(values=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=17,
-                       max_size=17),
-       t=st.floats(allow_nan=False, allow_infinity=True), lrf_valid=st.integers(0, 255))
-def test_gnc_firmware_on_extreme_sensors(values: list[float], t: float, lrf_valid: int) -> None:
-    """Well-formed GNC_SENSORS with any float (inf, huge, negative; NaN is refused)."""
+@given(steps=st.lists(st.tuples(st.lists(_SENSOR_VALUE, min_size=17, max_size=17),
+                                st.floats(allow_nan=False, allow_infinity=True),
+                                st.integers(0, 255)), min_size=1, max_size=3))
+def test_gnc_firmware_on_extreme_sensors(steps: list[tuple[list[float], float, int]]) -> None:
+    """Well-formed GNC_SENSORS with any float (inf, huge, negative; NaN is refused),
+    several steps in a row: one answer each, and the board keeps running."""
     board = BoardFirmware(bp.BoardKind.GNC)
-    values[0], values[8] = t, lrf_valid
-    payload = struct.pack(bp.GncSensors.FORMAT, *values)
-    out = board.receive(bp.encode_frame(bp.MsgType.GNC_SENSORS, 1, payload))
-    _, answers = _decode([out])
-    assert len(answers) == 1
-    if answers[0].msg_type == bp.MsgType.GNC_ACTUATORS:
-        answer = bp.parse_message(answers[0])
-        assert not math.isnan(answer.throttle)
+    for seq, (values, t, lrf_valid) in enumerate(steps):
+        values[0], values[8] = t, lrf_valid
+        payload = struct.pack(bp.GncSensors.FORMAT, *values)
+        out = board.receive(bp.encode_frame(bp.MsgType.GNC_SENSORS, seq, payload))
+        _, answers = _decode([out])
+        assert len(answers) == 1
+        if answers[0].msg_type == bp.MsgType.GNC_ACTUATORS:
+            answer = bp.parse_message(answers[0])
+            assert not math.isnan(answer.throttle)
 
 
 class _Wire:

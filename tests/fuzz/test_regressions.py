@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from lunar_hil.emulator.sim.faults import Fault, parse_fault_spec
 from lunar_hil.emulator.sim.scenario import load_scenario, scenario_from_mapping
 from lunar_hil.emulator.uplink import ArgKind, ArgSpec
 from lunar_hil.emulator.yamlsafe import YamlRefused, load_yaml_text
+from lunar_hil.firmware_stubs import protocol as bp
+from lunar_hil.firmware_stubs.board import BoardFirmware
 from lunar_hil.profiles.loader import PROFILE_DIR, load_file, profile_from_mapping, resolve_file
 
 HUGE = 10**400  # what YAML makes of a 1 followed by 400 zeros: an int no float holds
@@ -103,3 +106,22 @@ def test_channel_scale_that_overflows_is_a_profile_line(key: str, value: Any,
         profile_from_mapping(data, "series-3.yaml")
     assert str(info.value).startswith(f"series-3.yaml: apids.0.channels.0.{message}")
     assert len(str(info.value).splitlines()) == 1
+
+
+def test_gnc_firmware_refuses_sensors_it_cannot_answer() -> None:
+    """Two GNC_SENSORS frames (found by hypothesis) pushed the board's altitude
+    estimate past the f32 range: packing the answer raised OverflowError out of
+    BoardFirmware.receive, which would end the firmware's UART loop."""
+    values = [1.0] * 17
+    values[8] = 1  # lrf_valid
+    values[11] = 3.0e38  # nav_altitude_m: the estimator starts there
+    values[9] = 1.0e38  # imu_vz_mps: propagated by dt_s, past f32's 3.4e38
+    board = BoardFirmware(bp.BoardKind.GNC)
+    frame = bp.encode_frame(bp.MsgType.GNC_SENSORS, 1, struct.pack(bp.GncSensors.FORMAT, *values))
+    out = bp.FrameDecoder().feed(board.receive(frame + frame))
+    assert [f.msg_type for f in out][-1] == bp.MsgType.NACK
+    assert board.counters["nacks"] == 1 and board.gnc.est_h is None  # refused, reset
+    values[11], values[9] = 1000.0, -10.0
+    frame = bp.encode_frame(bp.MsgType.GNC_SENSORS, 2, struct.pack(bp.GncSensors.FORMAT, *values))
+    (answer,) = bp.FrameDecoder().feed(board.receive(frame))
+    assert answer.msg_type == bp.MsgType.GNC_ACTUATORS  # the board flies on
