@@ -162,6 +162,7 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
     dictionary = telemetry_dictionary(profile, band)
     params = lander_params(profile)
     sim = LanderSimulation(params, scenario, seed=args.seed, faults=faults)
+    physics = sim  # the simulation itself, also when a rig wraps it below
     start_utc = sim.start_utc
     # Packet time codes: CUC level 1, TAI seconds since 1958 (with the leap
     # seconds in force at the scenario's start, sim time 0).
@@ -200,6 +201,9 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
 
         emulator = linked_emulator(profile, band.name, start_utc, seed=args.seed,
                                    ber_override=args.ber or None, **engine_args)
+        # The housekeeping's COM_LINK_UP, elevation and relay flag follow the same model.
+        schedule, band_name = emulator.schedule, band.name
+        physics.set_link_oracle(lambda t: schedule.comms_at(band_name, t))
     if rig is not None:
         rig.engine(emulator)
         if rig.inbox is not None and hasattr(emulator, "link_state"):  # the link model is on

@@ -381,6 +381,25 @@ class LinkSchedule:
             next_change_s=max(next_change, 0.0),
         )
 
+    def comms_at(self, band: str, t_s: float) -> tuple[bool, float, bool]:
+        """For the sim's comms telemetry at ``t_s``: (frames reach a station now,
+        elevation in deg of the path's far end above the lander's horizon — the
+        Earth's centre direct, the relay through one — or -90 with no path, the
+        lander sees some relay)."""
+        tl = self.timeline(band)
+        i = self.index(t_s)
+        p = int(tl.path_index[i])
+        delivering = p >= 0 and not bool(tl.relay_store[i]) and not bool(tl.no_bit_lock[i])
+        if p == 0:
+            elevation = float(self.earth_clearance_deg[i])
+        elif p > 0:
+            elevation = float(self.relay_clearance_deg[p - 1, i]) + LANDER_RELAY_MASK_DEG
+        else:
+            elevation = -90.0
+        sees_relay = bool(self.relay_clearance_deg.shape[0]) and bool(
+            np.any(self.relay_clearance_deg[:, i] >= 0.0))
+        return delivering, elevation, sees_relay
+
     def windows(self, up: BoolArray) -> list[Window]:
         return windows_of(up, self.seconds, self.step_s)
 

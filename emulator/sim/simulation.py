@@ -244,6 +244,11 @@ class LanderSimulation:
         #: sensor set, returns (throttle 0..1, thrust-axis pitch deg, altitude
         #: estimate m), or None to fly the built-in guidance for that step.
         self.gnc_computer: GncComputer | None = None
+        #: The link model, when a run uses it: sim time -> (a path delivers now,
+        #: elevation of the path's far end in deg, the lander sees a relay). It
+        #: replaces the built-in relay duty cycle, so COM_LINK_UP says what the
+        #: frames do (none are sent while it is 0).
+        self.link_oracle: Callable[[float], tuple[bool, float, bool]] | None = None
         self._init_state()
         # Computed rows not yet handed out entirely; _rows[0] is at or before time_s.
         self._times: list[float] = []
@@ -852,13 +857,25 @@ class LanderSimulation:
             self._event(EventKind.ESTIMATE_ZERO,
                         f"altitude estimate reached 0 m at {true_alt:.0f} m true altitude")
 
+    def set_link_oracle(self, oracle: Callable[[float], tuple[bool, float, bool]]) -> None:
+        """Use the link model for the comms state (see :attr:`link_oracle`), from
+        the row at t = 0 on (that row was made when the simulation was built)."""
+        self.link_oracle = oracle
+        for i, t in enumerate(self._times):
+            row = dict(zip(self.state_keys, self._rows[i], strict=True))
+            row.update(self._step_comms(t, row))
+            self._rows[i] = tuple(row[key] for key in self.state_keys)
+
     def _step_comms(self, t: float, out: Mapping[str, float]) -> dict[str, float]:
         p = self.params
-        relay_el = comms.relay_elevation_deg(
-            t, self._relays, p.relay_count, p.relay_period_s, p.relay_visible_fraction)
-        link_up, link_el, relay_visible = comms.link_state(
-            out["earth.elevation_deg"], relay_el, p.min_link_elevation_deg,
-            self._phase == Phase.CRUISE)
+        if self.link_oracle is not None and self._phase != Phase.CRUISE:
+            link_up, link_el, relay_visible = self.link_oracle(t)
+        else:
+            relay_el = comms.relay_elevation_deg(
+                t, self._relays, p.relay_count, p.relay_period_s, p.relay_visible_fraction)
+            link_up, link_el, relay_visible = comms.link_state(
+                out["earth.elevation_deg"], relay_el, p.min_link_elevation_deg,
+                self._phase == Phase.CRUISE)
         link_up = link_up and self._phase != Phase.CRASHED and self._mode != Mode.DEAD
         return {
             "comms.link_up": 1.0 if link_up else 0.0, "comms.elevation_deg": link_el,

@@ -161,3 +161,56 @@ def test_live_view_shows_the_link_model(tmp_path: Path) -> None:
     console.print(view._link_panel(gone))
     text = console.export_text()
     assert "OUTAGE" in text and "next change in 30.0 min" in text and "margin -" in text
+
+
+def test_uplink_takes_the_light_time_and_is_lost_in_an_outage(tmp_path: Path) -> None:
+    ap = argparse.ArgumentParser()
+    register(ap.add_subparsers())
+    args = ap.parse_args(["run", "--profile", "lupex", "--band", "X", "--speed", "max", "--duration",
+                          "300", "--out", f"file:{tmp_path / 'u.bin'}", "--uplink",
+                          f"file:{tmp_path / 'tc.bin'}"])
+    args.profile = args.profile[0]
+    emu, _rs, rig, _ = build_emulator(args)
+    assert isinstance(emu, LinkedEmulator) and rig is not None and rig.inbox is not None
+    inbox = rig.inbox
+    state = emu.link_state(100.0)
+    assert state.delivering and 1.16 < state.light_time_s < 1.41
+    rig._now = 100.0
+    inbox.arrived(b"\x00" * 10)
+    assert inbox._waiting[0][0] == 100.0 + state.light_time_s  # due one light time later
+    # No path: the schedule's outage (forced here) loses what is sent, counted.
+    was = int(emu.schedule.timeline("X").path_index[6])
+    emu.schedule.timeline("X").path_index[6] = -1
+    try:
+        assert emu.link_state(190.0).path is None
+        rig._now = 190.0
+        inbox.arrived(b"\x00" * 7)
+        assert inbox.counters["no_path_bytes"] == 7 and len(inbox._waiting) == 1
+    finally:
+        emu.schedule.timeline("X").path_index[6] = was  # the schedule is cached per process
+
+
+def test_housekeeping_link_flag_follows_the_model(tmp_path: Path) -> None:
+    """COM_LINK_UP is what the frames do: 0 in the packets made during an outage
+    (they arrive later, from the store), 1 in those sent live."""
+    first = _emulator(f"file:{tmp_path / 'warm.bin'}")  # builds and caches the schedule
+    timeline = first.schedule.timeline("X")
+    was = timeline.path_index[OUTAGE_IDX].copy()
+    timeline.path_index[OUTAGE_IDX] = -1
+    try:
+        f = tmp_path / "hk.bin"
+        emu = _emulator(f"file:{f}")
+        assert emu.schedule is first.schedule and not emu._deliver[OUTAGE_IDX].any()
+        s = asyncio.run(emu.run())
+    finally:
+        timeline.path_index[OUTAGE_IDX] = was  # the schedule is cached per process
+    assert s["link"]["played_back_packets"] > 0
+    _got, rows = _decode(f)
+    t0 = min(r["time"] for r in rows)
+    flags = [(r["time"] - t0, r["params"]["COM_LINK_UP"]) for r in rows if "COM_LINK_UP" in r["params"]]
+    inside = [up for t, up in flags if 120.0 <= t < 210.0]
+    # The sim's surface step is 60 s (rows at 0, 60, 120, ...): the row at 180 s
+    # is in the outage, so packets up to the row at 240 s still carry it.
+    outside = [up for t, up in flags if t < 120.0 or t >= 240.0]
+    assert inside and outside
+    assert set(inside) == {0} and set(outside) == {1}, [(t, up) for t, up in flags if not up][:20]
