@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_rs.py", "bench_framing.py", "bench_mux.py", "bench_conv.py", "bench_sim.py",
-           "bench_memory.py", "bench_lunar_night.py", "interop_table.py"]
+           "bench_memory.py", "bench_lunar_night.py", "interop_table.py", "soak.py"]
 
 
 def main() -> int:
