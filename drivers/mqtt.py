@@ -126,6 +126,15 @@ async def _until_disconnected(client: aiomqtt.Client) -> None:
             pass
 
 
+def _retrieve_disconnect(client: aiomqtt.Client) -> None:
+    """Mark aiomqtt's disconnect future as seen: after a broker loss it holds an
+    MqttCodeError that nobody awaits once we drop the client, and asyncio would
+    print "Future exception was never retrieved" at garbage collection."""
+    fut = getattr(client, "_disconnected", None)
+    if isinstance(fut, asyncio.Future) and fut.done() and not fut.cancelled():
+        fut.exception()
+
+
 def frame_vcid(frame: bytes, frame_type: str) -> int:
     """VCID from a TM (132.0 §4.1.2.3: 3 bits) or AOS (732.0 §4.1.2.3: 6 bits) header."""
     return (frame[1] >> 1) & 0x07 if frame_type == "TM" else frame[1] & 0x3F
@@ -271,6 +280,7 @@ class MqttSink(QueuedSink):
         if client is not None:
             with contextlib.suppress(aiomqtt.MqttError, OSError):
                 await client.__aexit__(None, None, None)
+            _retrieve_disconnect(client)
 
 
 class MqttSource:
@@ -301,6 +311,7 @@ class MqttSource:
         except BaseException:
             with contextlib.suppress(aiomqtt.MqttError):
                 await client.__aexit__(None, None, None)
+            _retrieve_disconnect(client)
             raise
         self._client = client
 
@@ -333,7 +344,7 @@ class MqttSource:
                     self.counters["bytes_in"] += len(data)
                     yield data
             except aiomqtt.MqttError:
-                pass
+                _retrieve_disconnect(client)
             if self._client is client:
                 self._client = None
 
@@ -343,3 +354,4 @@ class MqttSource:
         if client is not None:
             with contextlib.suppress(aiomqtt.MqttError, OSError):
                 await client.__aexit__(None, None, None)
+            _retrieve_disconnect(client)
