@@ -195,6 +195,8 @@ def read_bounded(path: Path, label: str, *, max_bytes: int = MAX_YAML_BYTES) -> 
         raise YamlRefused(f"{label}: permission denied") from None
     except OSError as exc:
         raise YamlRefused(f"{label}: cannot read: {exc.strerror or type(exc).__name__}") from None
+    except ValueError:  # a NUL in the name (from a YAML string, never from argv)
+        raise YamlRefused(f"{label!r}: not a usable file name") from None
     if len(data) > max_bytes:
         raise YamlRefused(f"{label}: larger than {max_bytes} bytes; not a profile or scenario")
     if b"\x00" in data:

@@ -74,7 +74,19 @@ def _shipped_path(profile_id: str) -> Path | None:
 
 
 def _unknown_id(profile_id: str) -> str:
-    return f"{profile_id}: no such profile (known: {', '.join(shipped_ids())})"
+    return f"{_shown(profile_id)}: no such profile (known: {', '.join(shipped_ids())})"
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """A name from a file or the command line, fit for a one-line error.
+
+    A YAML plain scalar may span lines (``extends: apex-1.0`` followed by a
+    blank and an indented line reads as ``"apex-1.0\na"``): such a name is shown
+    escaped and cut, so the message stays one line (found by hypothesis).
+    """
+    if text.isprintable() and len(text) <= limit:
+        return text
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -175,7 +187,7 @@ def _extends_file(child: Path, ref: str) -> Path:
         try:
             base = directory.resolve()
             candidate = (base / ref).resolve()
-        except (OSError, RuntimeError):
+        except (OSError, RuntimeError, ValueError):  # ValueError: a NUL in the name
             continue
         if candidate.parent == base and candidate.is_file():
             return candidate

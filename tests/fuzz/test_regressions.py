@@ -15,10 +15,16 @@ from lunar_hil.emulator.errors import CommandError, ConfigError, ProfileError, S
 from lunar_hil.emulator.sim.faults import Fault, parse_fault_spec
 from lunar_hil.emulator.sim.scenario import load_scenario, scenario_from_mapping
 from lunar_hil.emulator.uplink import ArgKind, ArgSpec
-from lunar_hil.emulator.yamlsafe import YamlRefused, load_yaml_text
+from lunar_hil.emulator.yamlsafe import YamlRefused, load_yaml_text, read_bounded
 from lunar_hil.firmware_stubs import protocol as bp
 from lunar_hil.firmware_stubs.board import BoardFirmware
-from lunar_hil.profiles.loader import PROFILE_DIR, load_file, profile_from_mapping, resolve_file
+from lunar_hil.profiles.loader import (
+    PROFILE_DIR,
+    load_file,
+    load_profile,
+    profile_from_mapping,
+    resolve_file,
+)
 
 HUGE = 10**400  # what YAML makes of a 1 followed by 400 zeros: an int no float holds
 
@@ -125,3 +131,28 @@ def test_gnc_firmware_refuses_sensors_it_cannot_answer() -> None:
     frame = bp.encode_frame(bp.MsgType.GNC_SENSORS, 2, struct.pack(bp.GncSensors.FORMAT, *values))
     (answer,) = bp.FrameDecoder().feed(board.receive(frame))
     assert answer.msg_type == bp.MsgType.GNC_ACTUATORS  # the board flies on
+
+
+def test_multiline_extends_is_one_line(tmp_path: Path) -> None:
+    """``extends: apex-1.0`` then a blank and an indented line reads as the id
+    ``"apex-1.0\\na"``; echoed as is, the error was two lines."""
+    path = tmp_path / "p.yaml"
+    path.write_text("extends: apex-1.0\n\n  a\n")
+    with pytest.raises(ProfileError) as info:
+        load_file(path)
+    assert str(info.value) == (f"{path}: extends: 'apex-1.0\\na': no such profile (known: "
+                               "apex-1.0, hakuto-r-m1, lupex, series-2, series-3)")
+    with pytest.raises(ProfileError, match=r"^'a\\nb': no such profile"):
+        load_profile("a\nb")
+
+
+@pytest.mark.parametrize("ref", ['"x\\0y.yaml"', '"_x\\0y"'])
+def test_nul_in_extends_is_a_profile_error(tmp_path: Path, ref: str) -> None:
+    """pathlib's resolve() raised ValueError (embedded null byte) from _extends_file."""
+    path = tmp_path / "p.yaml"
+    path.write_text(f"extends: {ref}\n")
+    with pytest.raises(ProfileError) as info:
+        load_file(path)
+    assert len(str(info.value).splitlines()) == 1 and "\x00" not in str(info.value)
+    with pytest.raises(YamlRefused, match="not a usable file name"):
+        read_bounded(Path("x\x00y.yaml"), "x\x00y.yaml")
