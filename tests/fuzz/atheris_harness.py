@@ -6,9 +6,10 @@ One command, N minutes::
 
 ``TARGET`` is one of
 
-* ``receiver`` -- the ground :class:`Receiver`'s ``feed``/``flush`` on two bands of
-  the shipped ``apex-1.0`` profile: X (TM 1115, Reed-Solomon I=5) and S (TM 223,
-  RS I=1 + r=1/2 convolutional), with each band's SCID check and idle VC;
+* ``receiver`` -- the ground :class:`Receiver`'s ``feed``/``flush`` on the three
+  bands of the shipped ``apex-1.0`` profile: X (TM 1115, Reed-Solomon I=5), S
+  (TM 223, RS I=1 + r=1/2 convolutional) and Ka (AOS 1115, RS I=5), with each
+  band's SCID check and idle VC;
 * ``tc`` -- the on-board uplink: CLTU -> BCH -> TC frame -> FARM-1 -> command
   table -> dispatch (:class:`UplinkReceiver`), with the default and APEX tables;
 * ``board`` -- the board protocol (``firmware_stubs.protocol``): the host's
@@ -50,7 +51,7 @@ and features of the instrumented ``lunar_hil`` modules; numpy's C code is not
 seen). Exit code 1 if anything crashed.
 
 Throughput on the 2 shared cores: ``tc`` ~600-1000 exec/s, ``board`` ~300-500,
-``receiver`` ~10-15 (each S-band input runs the Viterbi decoder, >= 25 ms even
+``receiver`` ~10-30 (each S-band input runs the Viterbi decoder, >= 25 ms even
 for a few octets), so give ``receiver`` the longest runs.
 
 It is not part of the pytest suite (the file name does not match ``test_*.py``);
@@ -76,6 +77,8 @@ TARGETS = ("receiver", "tc", "board")
 #: Default -max_len per target (a CADU of APEX X is 1279 octets; conv doubles a stream).
 MAX_LEN = {"receiver": 8192, "tc": 4096, "board": 4096}
 MAX_RESTARTS = 10
+#: The receiver target's bands of apex-1.0 (selector byte & 3, modulo 3).
+BANDS = ("X", "S", "Ka")
 
 # ------------------------------------------------------------------ the targets
 # Each setup runs in the child, after the instrumented imports; it returns the
@@ -110,16 +113,16 @@ def _setup_receiver() -> Callable[[bytes], None]:
     from lunar_hil.profiles.loader import load_profile
 
     profile = load_profile("apex-1.0")
-    bands = [pick_band(profile, "X"), pick_band(profile, "S")]
+    bands = [pick_band(profile, name) for name in BANDS]
     codings = [channel_coding(b) for b in bands]
     assert codings[0].rs_interleave and not codings[0].convolutional
-    assert codings[1].convolutional
+    assert codings[1].convolutional and codings[2].frame_type == "AOS"
     encoders = [ChannelEncoder(c) for c in codings]
 
     def one_input(data: bytes) -> None:
         if len(data) < 2:
             return
-        which, encode = data[0] & 1, bool(data[0] & 2)
+        which, encode = (data[0] & 3) % 3, bool(data[0] & 4)
         band, coding = bands[which], codings[which]
         body = data[2:]
         if encode:
@@ -260,6 +263,7 @@ def _receiver_seeds() -> list[bytes]:
 
     from lunar_hil.emulator.binding import channel_coding, pick_band
     from lunar_hil.emulator.ccsds import (
+        AosFramer,
         ChannelEncoder,
         TmFramer,
         VirtualChannelConfig,
@@ -270,12 +274,13 @@ def _receiver_seeds() -> list[bytes]:
 
     profile = load_profile("apex-1.0")
     out = []
-    for which, name in enumerate(("X", "S")):
+    for which, name in enumerate(BANDS):
         band = pick_band(profile, name)
         coding = channel_coding(band)
-        n = 3 if name == "X" else 4
-        framer = TmFramer(band.scid, coding.frame_length, ocf=coding.ocf, fecf=coding.fecf)
-        zone = framer.data_field_length
+        n = 4 if name == "S" else 3
+        framer_class = TmFramer if coding.frame_type == "TM" else AosFramer
+        framer = framer_class(band.scid, coding.frame_length, ocf=coding.ocf, fecf=coding.fecf)
+        zone = framer.packet_zone_length
         mux = VirtualChannelMultiplexer(zone, [VirtualChannelConfig(0), VirtualChannelConfig(1)],
                                         idle_vcid=band.idle_vcid)
         rng = np.random.default_rng(which)
@@ -291,7 +296,7 @@ def _receiver_seeds() -> list[bytes]:
         out.append(bytes([which, 0]) + stream)  # channel bytes, one chunk
         out.append(bytes([which, 37]) + stream)  # channel bytes, 260-octet chunks
         # Frames without their FECF: the harness adds it and channel-codes them.
-        out.append(bytes([which | 2, 0]) + frames[:2, :-2].tobytes())
+        out.append(bytes([which | 4, 0]) + frames[:2, :-2].tobytes())
     return out
 
 
