@@ -22,7 +22,7 @@ The convention (README writers: follow it)
   same names. A foreground line must exit 0 within 120 s.
 * **Short durations.** Every ``lunar-hil run`` is capped to ``--duration 4``
   simulated seconds (a smaller ``--duration`` is kept; a run without one gets
-  ``--duration 4``; 15 for a run with ``--uplink``, which must outlast a
+  ``--duration 4``; 20 for a run with ``--uplink``, which must outlast a
   telecommand's round trip), and every ``--idle-timeout N`` to 2 s. Set
   ``LUNAR_HIL_DOCTEST_DURATION`` to change the cap. So write the durations a user
   wants; the test shortens them.
@@ -61,7 +61,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DURATION_CAP = float(os.environ.get("LUNAR_HIL_DOCTEST_DURATION", "4"))
-UPLINK_DURATION_CAP = max(DURATION_CAP, 15.0)
+UPLINK_DURATION_CAP = max(DURATION_CAP, 20.0)
 IDLE_TIMEOUT_CAP = 2.0
 FOREGROUND_TIMEOUT = 120.0
 BACKGROUND_END_TIMEOUT = 30.0

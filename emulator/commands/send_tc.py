@@ -31,6 +31,9 @@ EXAMPLE = (
 )
 
 
+#: FOP-1 T1: two one-way light times (<= 1.4 s each, station to lander) plus margin.
+DEFAULT_T1_S = 4.0
+
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "send-tc", help="send one telecommand (CLTU) and confirm it by the CLCW",
@@ -56,8 +59,10 @@ def register(sub: Any) -> None:
                    help="Type-BD (expedited): no sequence control, no CLCW needed")
     p.add_argument("--timeout", type=float, default=20.0, metavar="S",
                    help="give up after S wall seconds (default 20)")
-    p.add_argument("--t1", type=float, default=2.0, metavar="S",
-                   help="FOP-1 retransmission timer T1 (default 2 s)")
+    p.add_argument("--t1", type=float, default=DEFAULT_T1_S, metavar="S",
+                   help=f"FOP-1 retransmission timer T1 (default {DEFAULT_T1_S:g} s: longer than "
+                   "the Earth-Moon round trip of up to ~2.8 s, so a frame is not sent again "
+                   "before its acknowledgement can be back)")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.add_argument("command", help="command name from the profile, e.g. HEATER_ON")
     p.add_argument("args", nargs="*", metavar="NAME=VALUE", help="command arguments")
