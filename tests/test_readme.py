@@ -14,7 +14,9 @@ The convention (README writers: follow it)
 * **Skipping a block.** An HTML comment on the line just before the fence,
   ``<!-- doctest: skip (why) -->``, skips the whole block (GitHub does not render it).
 * **How a line runs.** ``bash -c 'set -o pipefail; LINE'`` in one temporary directory
-  shared by all blocks in README order (a later block may read an earlier block's
+  per ``## `` section of the README (per ``### `` subsection in a section that
+  holds ``<!-- doctest: subsections independent -->``; they run in parallel), shared by the
+  blocks of that section in README order (a later block may read an earlier block's
   files, as a reader following along would). ``lunar-hil`` and ``python`` on the
   PATH run ``sys.executable -m lunar_hil.emulator.cli`` and ``sys.executable``; the
   paths of the repository (``examples/``, ``profiles/``, ``docs/``) are reachable
@@ -57,6 +59,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -377,12 +381,46 @@ def test_ports_are_remapped_consistently() -> None:
 # -- the README itself ----------------------------------------------------------------
 
 
-def test_every_shell_block_in_the_readme_exits_0(tmp_path: Path) -> None:
-    blocks = shell_blocks(README.read_text())
-    assert len(blocks) >= 5, "the README lost its examples"
+INDEPENDENT = "<!-- doctest: subsections independent -->"
+
+
+def chapters(text: str) -> dict[str, list[Block]]:
+    """The shell blocks grouped by the README's ``## `` sections, in order; a
+    section holding the marker :data:`INDEPENDENT` is grouped by its ``### ``
+    subsections instead."""
+    rows = text.splitlines()
+    heads: list[tuple[int, str]] = []
+    split = False
+    for i, row in enumerate(rows):
+        if row.startswith("## "):
+            title = row[3:].strip()
+            end = next((j for j in range(i + 1, len(rows)) if rows[j].startswith("## ")), len(rows))
+            split = any(r.strip() == INDEPENDENT for r in rows[i:end])
+            heads.append((i + 1, title))
+        elif row.startswith("### ") and split:
+            heads.append((i + 1, f"{heads[-1][1].split(' / ')[0]} / {row[4:].strip()}"))
+    out: dict[str, list[Block]] = {}
+    for block in shell_blocks(text):
+        title = next((t for line, t in reversed(heads) if line < block.line), "(top)")
+        out.setdefault(title, []).append(block)
+    return out
+
+
+CHAPTERS = chapters(README.read_text())
+
+
+def test_the_readme_has_its_examples() -> None:
+    assert sum(len(b) for b in CHAPTERS.values()) >= 5, "the README lost its examples"
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_every_shell_block_in_the_readme_exits_0(tmp_path: Path, chapter: str) -> None:
+    """Each ``## `` section runs in its own directory, top to bottom (a block may
+    read an earlier block's files in the same section, as a reader following
+    along would), so the sections can run in parallel."""
     session = Session(tmp_path)
     failures: list[str] = []
-    for block in blocks:
+    for block in CHAPTERS[chapter]:
         if block.skip:
             continue
         failures += [f"{block.name}: {p}" for p in session.run_block(block)]
