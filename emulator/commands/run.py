@@ -208,6 +208,9 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
         rig.engine(emulator)
         if rig.inbox is not None and hasattr(emulator, "link_state"):  # the link model is on
             rig.inbox.light_time_s = uplink_light_time(emulator)
+        if rig.router is not None and hasattr(emulator, "recorder_dump"):
+            rig.router.engine_actions["RECORDER_DUMP"] = (
+                lambda call: emulator.recorder_dump(float(call.args.get("from_met_s", 0.0))))
     return emulator, receiver_sink, rig, (profile, band, scenario)
 
 

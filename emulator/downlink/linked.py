@@ -42,11 +42,14 @@ from .band import BandSetup, playback_vcid
 from .engine import Emulator, _concat_batches
 from .layers import OutputLayer
 
-__all__ = ["DEFAULT_STORE_BYTES", "LinkedEmulator", "OnboardStore", "linked_emulator", "playback_vcid"]
+__all__ = ["DEFAULT_RECORDER_BYTES", "DEFAULT_STORE_BYTES", "LinkedEmulator", "OnboardStore",
+           "PacketRecorder", "linked_emulator", "playback_vcid"]
 
 #: On-board store size (assumed: a 64 MiB telemetry partition of the flight
 #: computer's mass memory; the seeds give no figure).
 DEFAULT_STORE_BYTES: Final = 64 * 1024 * 1024
+#: Flight recorder size (assumed, like the store: a 64 MiB partition).
+DEFAULT_RECORDER_BYTES: Final = 64 * 1024 * 1024
 #: Share of the budget's BER that arrives in bursts (Viterbi output, fades).
 BURST_SHARE: Final = 0.2
 NO_RF_AVAILABLE_BIT: Final = 1 << 15  # CCSDS 232.0 4.2.1.8 (CLCW bit 16)
@@ -54,6 +57,7 @@ NO_BIT_LOCK_BIT: Final = 1 << 14  # CCSDS 232.0 4.2.1.9 (CLCW bit 17)
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
 
 
 class OnboardStore:
@@ -126,6 +130,56 @@ class OnboardStore:
                 "overflow_packets": self.overflow_packets, "overflow_bytes": self.overflow_bytes}
 
 
+class PacketRecorder:
+    """The flight recorder: every packet the lander made, newest kept, bounded in bytes.
+
+    Chunks of back-to-back packets with their sim times arrive as the sampler
+    makes them (per VC, in time order); when the recorder is full the oldest
+    chunks are overwritten (counted). :meth:`since` gives the packets made at
+    or after a time, for a ``RECORDER_DUMP`` telecommand.
+    """
+
+    def __init__(self, capacity_bytes: int = DEFAULT_RECORDER_BYTES) -> None:
+        self.capacity_bytes = int(capacity_bytes)
+        self._chunks: deque[tuple[U8, I64, F64]] = deque()
+        self.bytes = 0
+        self.overwritten_packets = 0
+
+    def put(self, data: U8, starts: I64, times: F64) -> None:
+        if not starts.size:
+            return
+        if data.size > self.capacity_bytes:  # keep the newest packets of a huge chunk
+            first = int(np.searchsorted(starts, data.size - self.capacity_bytes, side="left"))
+            self.overwritten_packets += first
+            if first >= starts.size:
+                return
+            cut = int(starts[first])
+            data, starts, times = data[cut:], starts[first:] - cut, times[first:]
+        self._chunks.append((data.copy(), starts.copy(), times.copy()))
+        self.bytes += data.size
+        while self.bytes > self.capacity_bytes:
+            old, old_starts, _t = self._chunks.popleft()
+            self.bytes -= old.size
+            self.overwritten_packets += int(old_starts.size)
+
+    def since(self, t_s: float) -> tuple[U8, I64] | None:
+        """The recorded packets made at or after ``t_s``, in recording order."""
+        datas: list[U8] = []
+        offs: list[I64] = []
+        at = 0
+        for data, starts, times in self._chunks:
+            i = int(np.searchsorted(times, t_s, side="left"))
+            if i >= starts.size:
+                continue
+            lo = int(starts[i])
+            datas.append(data[lo:])
+            offs.append(starts[i:] - lo + at)
+            at += data.size - lo
+        if not datas:
+            return None
+        return np.concatenate(datas), np.concatenate(offs)
+
+
 def with_playback_channel(band: BandSetup) -> tuple[BandSetup, int]:
     """The band with the playback VC added at the lowest priority."""
     import dataclasses
@@ -158,6 +212,8 @@ class LinkedEmulator(Emulator):
         self._deliver = ((tl.path_index >= 0) & ~tl.relay_store
                          & (tl.margin_db >= BIT_LOCK_LOSS_MARGIN_DB))
         self.store = OnboardStore(store_bytes)
+        self.recorder = PacketRecorder()
+        self.dumped_packets = 0
         self.channel = LinkChannel(seed)
         self.ber_override = ber_override
         self.outage_frames = 0
@@ -169,6 +225,20 @@ class LinkedEmulator(Emulator):
         self._block_t0 = 0.0
 
     # ------------------------------------------------------------ schedule
+    def recorder_dump(self, from_met_s: float) -> int:
+        """``RECORDER_DUMP``: the recorded packets made at or after ``from_met_s``
+        (sim seconds) join the store and play back on the playback VC as the
+        link allows (what does not fit in the store is counted as overflow).
+        Returns the number of packets queued."""
+        got = self.recorder.since(from_met_s)
+        if got is None:
+            return 0
+        before = self.store.stored_packets
+        self.store.put(*got)
+        queued = self.store.stored_packets - before
+        self.dumped_packets += queued
+        return queued
+
     def link_state(self, t_s: float) -> LinkState:
         """The link model's state at sim time ``t_s`` (for the live view)."""
         return self.schedule.state(self.band_name, t_s)
@@ -202,6 +272,8 @@ class LinkedEmulator(Emulator):
         without a Python step per period. The final period (flush) is always
         done on its own.
         """
+        for data, starts, times in streams.values():
+            self.recorder.put(data, starts, times)
         pushed = dict.fromkeys(streams, 0)
         batches: list[MuxBatch] = []
         edges = [*range(k0, k1, self.period_frames), k1]
@@ -514,6 +586,9 @@ class LinkedEmulator(Emulator):
             "playback_vcid": self.playback_vcid,
             "channel_bit_errors": self.channel.random_errors + self.channel.burst_errors,
             "bursts": self.channel.bursts,
+            "recorder_bytes": self.recorder.bytes,
+            "recorder_overwritten_packets": self.recorder.overwritten_packets,
+            "recorder_dumped_packets": self.dumped_packets,
             **self.store.counters(),
         }
 
