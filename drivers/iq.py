@@ -1,4 +1,4 @@
-"""``iq:PATH?samp_rate=N[&baud=N][&diff=0]``: the downlink as baseband BPSK IQ.
+"""``iq:PATH?samp_rate=N[&baud=N][&diff=0][&ebn0=DB]``: the downlink as baseband BPSK IQ.
 
 The samples follow the conventions of gr-satellites and real ground stations;
 :class:`~lunar_hil.emulator.phy.iq.IqModulator` does the work:
@@ -12,7 +12,8 @@ The samples follow the conventions of gr-satellites and real ground stations;
 * a channel bit 1 is +1 and 0 is -1 (GNU Radio's BPSK slicer);
 * root-raised-cosine pulses, roll-off 0.35, peak at ``8 * samples_per_symbol``
   samples after the symbol (the filter's half span);
-* AWGN at ``ebn0_db`` (Eb per CADU bit) when the caller gives one.
+* AWGN at ``ebn0_db`` (Eb per CADU bit) when the caller or the URL (``ebn0=DB``)
+  gives one.
 
 ``baud`` is the channel symbol rate (2x the CADU bit rate on a concatenated
 band); the URL's ``baud=`` wins over the ``symbol_rate`` the run passes.
@@ -52,6 +53,14 @@ class IqSink(AsyncOpenClose):
         self.counters["samples"] = 0
         samp_rate = url.int_param("samp_rate", 0)
         baud = url.int_param("baud", symbol_rate or 0)  # the URL's baud= wins
+        if "ebn0" in url.params:  # ?ebn0=DB: AWGN at that Eb/N0 (Eb per CADU bit)
+            text = url.params["ebn0"]
+            try:
+                ebn0_db = float(text)
+            except ValueError:
+                raise UrlError(f"{self.url}: ebn0={text[:20]!r} is not a number of dB") from None
+            if not -10.0 <= ebn0_db <= 100.0:
+                raise UrlError(f"{self.url}: ebn0={ebn0_db:g} dB is outside -10..100")
         if not samp_rate:
             raise UrlError(f"{self.url}: samp_rate missing (samples per second)")
         if not baud:

@@ -45,7 +45,7 @@ _ALLOWED_PARAMS: dict[str, frozenset[str]] = {
     "serial": frozenset({"baud", "queue_bytes"}),
     "pty": frozenset({"queue_bytes"}),
     "mqtt": frozenset({"qos", "client_id", "queue_bytes", "batch", "tls", "ca"}),
-    "iq": frozenset({"samp_rate", "baud", "diff"}),
+    "iq": frozenset({"samp_rate", "baud", "diff", "ebn0"}),
 }
 # ``layer`` (which downlink layer an output takes) is read by the emulator, for any scheme.
 _ALLOWED_PARAMS = {scheme: names | {"layer"} for scheme, names in _ALLOWED_PARAMS.items()}

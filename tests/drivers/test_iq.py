@@ -90,6 +90,8 @@ def test_any_stream_written_in_pieces_gives_the_same_samples(
         ("samp_rate=4000&baud=1000", "for example samp_rate=8000 (gr-satellites refuses fewer"),
         ("samp_rate=8000&baud=1000&diff=2", "diff=2 must be 0 or 1"),
         ("samp_rate=8000", "baud missing"),
+        ("samp_rate=8000&baud=1000&ebn0=loud", "ebn0='loud' is not a number of dB"),
+        ("samp_rate=8000&baud=1000&ebn0=1e9", "ebn0=1e+09 dB is outside -10..100"),
     ],
 )
 def test_bad_urls_are_one_line_url_errors(tmp_path: Path, query: str, message: str) -> None:

@@ -135,11 +135,13 @@ def test_concatenated_band_apex_s_with_noise(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_concatenated_band_through_run_out_iq(tmp_path: Path) -> None:
     """``run --out iq:`` on APEX S (RS + convolutional): the sink takes the CADUs, applies
-    NRZ-M and then the convolutional code (gr-satellites' order), at 8 samples per symbol."""
+    NRZ-M and then the convolutional code (gr-satellites' order), at 8 samples per symbol,
+    with AWGN at Eb/N0 = 7 dB from the URL (``ebn0=7``)."""
     cli("satyaml", "apex-1.0", "--band", "S", "--out", str(tmp_path / "s.yml"))
     samp_rate = 512_000  # 8 x 64 ksym/s
     cli("run", "--profile", "apex-1.0", "--band", "S", "--scenario", "descent", "--speed", "max",
-        "--duration", "6", "--idle", "--ideal-link", "--out", f"iq:run.cf32?samp_rate={samp_rate}",
+        "--duration", "6", "--idle", "--ideal-link",
+        "--out", f"iq:run.cf32?samp_rate={samp_rate}&ebn0=7",
         "--out", "file:run.frames?layer=frames", "--out", "file:run.channel", cwd=tmp_path)
     decoded = json.loads(cli("decode", "--profile", "apex-1.0", "--band", "S", "run.channel",
                              "--json", cwd=tmp_path).stdout)
