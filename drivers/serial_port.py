@@ -379,9 +379,10 @@ class PtySource:
     Ctrl-C), never at a writer's hang-up.
     """
 
-    def __init__(self, url: DriverUrl) -> None:
+    def __init__(self, url: DriverUrl, *, label: str = "pty") -> None:
         self.parsed = url
         self.url = url.display
+        self.label = label  # what the path line starts with ("uplink pty" for run --uplink)
         self.path = ""
         self.counters = {"bytes_in": 0}
         self._master: int | None = None
@@ -397,7 +398,7 @@ class PtySource:
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
         self.path = os.ttyname(slave)
-        print(f"pty: {self.path}", file=sys.stdout, flush=True)
+        print(f"{self.label}: {self.path}", file=sys.stdout, flush=True)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()

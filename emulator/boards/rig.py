@@ -31,7 +31,7 @@ from ..uplink import CommandRouter, CommandTable, UplinkInbox, UplinkReceiver
 from .gnc import BoardEvent, GncBoardController
 from .link import LOCKSTEP_TIMEOUT_S, REALTIME_TIMEOUT_S, BoardLink, open_board_transport
 
-__all__ = ["BOARD_KINDS", "HilRig", "PtyUplinkSource", "RiggedSampler", "RiggedSimulation", "build_rig",
+__all__ = ["BOARD_KINDS", "HilRig", "RiggedSampler", "RiggedSimulation", "build_rig",
            "parse_board_option"]
 
 BOARD_KINDS = ("gnc", "payload", "eps")
@@ -128,7 +128,9 @@ class HilRig:
 
         parsed = parse_url(self.uplink_url)
         if parsed.scheme == "pty":
-            self._source = PtyUplinkSource()
+            from lunar_hil.drivers.serial_port import PtySource
+
+            self._source = PtySource(parsed, label="uplink pty")
         elif parsed.scheme == "mqtt":
             from lunar_hil.drivers.mqtt import MqttSource
 
@@ -314,59 +316,6 @@ class HilRig:
                 "time_correlations": self.time_correlations[-20:],
             }
         return out
-
-
-class PtyUplinkSource:
-    """``--uplink pty``: a new pseudo-terminal whose path is printed as
-    ``uplink pty: /dev/pts/N``; a ground tool writes CLTUs into it."""
-
-    def __init__(self) -> None:
-        self.url = "pty"
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._fds: tuple[int, int] | None = None
-        self.path = ""
-
-    async def open(self) -> None:
-        import os
-        import tty
-
-        master, slave = os.openpty()
-        tty.setraw(master)
-        tty.setraw(slave)
-        self._fds = (master, slave)
-        self.path = os.ttyname(slave)
-        print(f"uplink pty: {self.path}", flush=True)
-
-        def readable() -> None:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO while no writer has the port open
-                return
-            if data:
-                self._queue.put_nowait(data)
-
-        asyncio.get_running_loop().add_reader(master, readable)
-
-    def __aiter__(self) -> Any:
-        return self._chunks()
-
-    async def _chunks(self) -> Any:
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                return
-            yield item
-
-    async def close(self) -> None:
-        import os
-
-        if self._fds is not None:
-            asyncio.get_running_loop().remove_reader(self._fds[0])
-            for fd in self._fds:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            self._fds = None
-        self._queue.put_nowait(None)
 
 
 class RiggedSimulation:
