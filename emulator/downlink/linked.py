@@ -35,7 +35,6 @@ import numpy.typing as npt
 
 from ..ccsds.coding import encode_cadus
 from ..ccsds.mux import MuxBatch, VirtualChannelConfig
-from ..links.budget import BIT_LOCK_LOSS_MARGIN_DB
 from ..links.channel import GilbertElliott, LinkChannel
 from ..links.schedule import LinkSchedule, LinkState
 from .band import BandSetup, playback_vcid
@@ -209,8 +208,7 @@ class LinkedEmulator(Emulator):
         # A copy: the schedule is cached and shared between runs in one process.
         tl = copy.deepcopy(schedule.timeline(band_name))
         self._tl = tl
-        self._deliver = ((tl.path_index >= 0) & ~tl.relay_store
-                         & (tl.margin_db >= BIT_LOCK_LOSS_MARGIN_DB))
+        self._deliver = tl.delivering()
         self.store = OnboardStore(store_bytes)
         self.recorder = PacketRecorder()
         self.dumped_packets = 0

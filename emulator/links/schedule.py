@@ -150,6 +150,11 @@ class BandTimeline:
     relay_store: BoolArray
     no_bit_lock: BoolArray
 
+    def delivering(self) -> BoolArray:
+        """(N,): frames reach a station at each step (:attr:`LinkState.delivering`)."""
+        return np.asarray((self.path_index >= 0) & ~self.relay_store & ~self.no_bit_lock,
+                          dtype=np.bool_)
+
 
 @dataclass
 class LinkSchedule:
