@@ -70,6 +70,11 @@ from .sampler import TelemetrySampler
 LANDER_LOST_EVENT_KINDS: Final = frozenset({"crash"})
 
 
+#: Each VC's packets of one step: (bytes back to back, packet starts, sim times).
+Streams = dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64],
+                          npt.NDArray[np.float64]]]
+
+
 class Sink(Protocol):
     """What the engine writes to: a driver's byte sink or the embedded receiver."""
 
@@ -254,8 +259,7 @@ class Emulator:
 
     def _schedule(
         self,
-        streams: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64],
-                                 npt.NDArray[np.float64]]],
+        streams: Streams,
         k0: int,
         k1: int,
         t_stop: float,

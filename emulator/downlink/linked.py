@@ -38,7 +38,7 @@ from ..ccsds.mux import MuxBatch, VirtualChannelConfig
 from ..links.channel import GilbertElliott, LinkChannel
 from ..links.schedule import LinkSchedule, LinkState
 from .band import BandSetup, playback_vcid
-from .engine import Emulator, _concat_batches
+from .engine import Emulator, Streams, _concat_batches
 from .layers import OutputLayer
 
 __all__ = ["DEFAULT_RECORDER_BYTES", "DEFAULT_STORE_BYTES", "LinkedEmulator", "OnboardStore",
@@ -254,8 +254,7 @@ class LinkedEmulator(Emulator):
 
     def _schedule(
         self,
-        streams: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64],
-                                 npt.NDArray[np.float64]]],
+        streams: Streams,
         k0: int,
         k1: int,
         t_stop: float,
@@ -309,8 +308,7 @@ class LinkedEmulator(Emulator):
 
     def _period(
         self,
-        streams: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64],
-                                 npt.NDArray[np.float64]]],
+        streams: Streams,
         pushed: dict[int, int],
         a: int,
         b: int,
@@ -355,8 +353,7 @@ class LinkedEmulator(Emulator):
 
     def _up_run(
         self,
-        streams: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64],
-                                 npt.NDArray[np.float64]]],
+        streams: Streams,
         pushed: dict[int, int],
         ends: dict[int, I64],
         p0: int,
@@ -426,8 +423,7 @@ class LinkedEmulator(Emulator):
 
     def _down_run(
         self,
-        streams: dict[int, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64],
-                                 npt.NDArray[np.float64]]],
+        streams: Streams,
         pushed: dict[int, int],
         ends: dict[int, I64],
         p0: int,
