@@ -274,7 +274,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(" ".join(f"{k}={v}" for k, v in summary.items() if k != "receiver"))
+        nested = {"receiver", "sinks", "link", "boards", "uplink"}
+        print(" ".join(f"{k}={v}" for k, v in summary.items() if k not in nested))
+        for key in ("link", "boards", "uplink"):
+            part = summary.get(key)
+            if isinstance(part, dict):
+                print(f"{key}: " + " ".join(f"{k}={v}" for k, v in part.items()))
         if receiver_sink is not None:
             c = receiver_sink.receiver.counters
             print(f"ground receiver: cadus={c.cadus} frames_ok={c.frames_ok} packets={c.packets} "
