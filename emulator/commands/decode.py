@@ -45,6 +45,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--profile", required=True, help="profile id or YAML file")
     p.add_argument("--band", help="band name (S, X or Ka); default X or the first")
+    p.add_argument("--scid", type=int, metavar="N",
+                   help="spacecraft id whose frames to decode (default the band's); a fleet "
+                   "lander's own SCID, as run --json reports it under landers")
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("--json", action="store_true", help="print the counters as JSON")
     p.add_argument("--packets-out", metavar="FILE", help="write decoded space packets back to back")
@@ -242,7 +245,11 @@ def run(args: argparse.Namespace) -> int:
     band = pick_band(profile, args.band)
     coding = channel_coding(band)
     dictionary = telemetry_dictionary(profile, band)
-    receiver = Receiver(coding, scid=band.scid, idle_vcid=band.idle_vcid, keep_frames=False)
+    scid = band.scid if args.scid is None else args.scid
+    limit = 1 << (10 if coding.frame_type == "TM" else 8)  # TM 10-bit, AOS 8-bit SCID field
+    if not 0 <= scid < limit:
+        raise ConfigError(f"--scid {scid}: a {coding.frame_type} frame's SCID is 0..{limit - 1}")
+    receiver = Receiver(coding, scid=scid, idle_vcid=band.idle_vcid, keep_frames=False)
     outputs = _Outputs(args.packets_out, args.params_out, dictionary)
     src = args.source
     caught: list[signal.Signals] = []

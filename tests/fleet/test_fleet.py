@@ -141,3 +141,30 @@ def test_fleet_mistakes_are_one_line_errors(tmp_path: Path) -> None:
         f"lunar-hil: error: --fleet {fleet}: landers[1]: lander id 'a' is used twice"]
     assert run_error("--speed", "max") == [
         "lunar-hil: error: run: --profile ID|FILE is required (or --fleet FILE.yaml)"]
+
+
+def test_decode_scid_picks_one_lander(tmp_path: Path) -> None:
+    """A lander flown with SCID 200 decodes with ``decode --scid 200``; with the band's
+    own SCID its frames are counted as mismatches, not decoded."""
+    fleet = tmp_path / "fleet.yaml"
+    out = tmp_path / "a.bin"
+    fleet.write_text(f"landers:\n  - profile: apex-1.0\n    id: a\n    scid: 200\n    out: [file:{out}]\n")
+    r = subprocess.run([*CLI, "run", "--fleet", str(fleet), "--band", "X", "--speed", "max",
+                        "--duration", "10", "--ideal-link", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    frames = json.loads(r.stdout.strip().splitlines()[-1])["frames"]
+
+    def decode(*extra: str) -> dict[str, Any]:
+        d = subprocess.run([*CLI, "decode", "--profile", "apex-1.0", "--band", "X", str(out),
+                            "--json", *extra], capture_output=True, text=True, timeout=120)
+        assert d.returncode == 0, d.stderr
+        return dict(json.loads(d.stdout))
+
+    mine = decode("--scid", "200")
+    assert frames > 0 and mine["frames_ok"] == frames and mine["scid_mismatches"] == 0
+    other = decode()
+    assert other["frames_ok"] == 0 and other["scid_mismatches"] == frames
+    bad = subprocess.run([*CLI, "decode", "--profile", "apex-1.0", "--band", "X", str(out),
+                          "--scid", "1024"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.strip().endswith("SCID is 0..1023")
