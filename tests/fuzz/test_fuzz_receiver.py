@@ -120,7 +120,7 @@ def test_junk_between_cadus_loses_no_frame(name: str, data: st.DataObject) -> No
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "receiver.py (not ours to edit, node sync in progress): during acquisition a CADU "
+    "known receiver limitation (issue 11 note): during acquisition a CADU "
     "with a clean ASM is dropped when the next ASM is not one CADU later (confirmation "
     "rule), even though its RS and FECF would pass; the loss is counted only as "
     "bytes_skipped. Once locked, the same junk costs no frame (test above)."))
