@@ -194,36 +194,26 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
         watch_keys=WATCH_KEYS,
     )
     # The link model (emulator/links) needs the lander at its site: off in cruise.
+    linked = None
     if args.ideal_link or scenario.phase == "cruise":
         emulator = Emulator(**engine_args)
     else:
         from ..downlink.linked import linked_emulator
 
-        emulator = linked_emulator(profile, band.name, start_utc, seed=args.seed,
-                                   ber_override=args.ber or None, **engine_args)
+        emulator = linked = linked_emulator(profile, band.name, start_utc, seed=args.seed,
+                                            ber_override=args.ber or None, **engine_args)
         # The housekeeping's COM_LINK_UP, elevation and relay flag follow the same model.
-        schedule, band_name = emulator.schedule, band.name
+        schedule, band_name = linked.schedule, band.name
         physics.set_link_oracle(lambda t: schedule.comms_at(band_name, t))
     if rig is not None:
         rig.engine(emulator)
-        if rig.inbox is not None and hasattr(emulator, "link_state"):  # the link model is on
-            rig.inbox.light_time_s = uplink_light_time(emulator)
-        if rig.router is not None and hasattr(emulator, "recorder_dump"):
-            rig.router.engine_actions["RECORDER_DUMP"] = (
-                lambda call: emulator.recorder_dump(float(call.args.get("from_met_s", 0.0))))
+        if linked is not None:
+            if rig.inbox is not None:  # telecommands take the light time, lost in an outage
+                rig.inbox.light_time_s = linked.uplink_delay_s
+            if rig.router is not None:
+                rig.router.engine_actions["RECORDER_DUMP"] = (
+                    lambda call: linked.recorder_dump(float(call.args.get("from_met_s", 0.0))))
     return emulator, receiver_sink, rig, (profile, band, scenario)
-
-
-def uplink_light_time(emulator: Any) -> Any:
-    """The uplink's delay from the link model: the same path's light time (the
-    lander's transponder is assumed two-way on the band it sends on), None in an
-    outage or while only a relay that sees no station carries the band."""
-
-    def delay(t_s: float) -> float | None:
-        state = emulator.link_state(t_s)
-        return state.light_time_s if state.delivering else None
-
-    return delay
 
 
 def run(args: argparse.Namespace) -> int:

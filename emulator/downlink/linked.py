@@ -244,6 +244,13 @@ class LinkedEmulator(Emulator):
     def delivering(self, t_s: float) -> bool:
         return bool(self._deliver[self.schedule.index(t_s)])
 
+    def uplink_delay_s(self, t_s: float) -> float | None:
+        """A telecommand sent at ``t_s``: its one-way light time on the path the
+        downlink uses (the transponder is assumed two-way on that band), or None
+        when that path is down, the same outage mask that stops the frames."""
+        i = self.schedule.index(t_s)
+        return float(self._tl.light_time_s[i]) if self._deliver[i] else None
+
     def step(self, k0: int, k1: int, *, last: bool) -> dict[OutputLayer, bytes]:
         self._block_t0 = self.time_of_frame(k0)
         self._segments = []

@@ -179,16 +179,13 @@ def test_uplink_takes_the_light_time_and_is_lost_in_an_outage(tmp_path: Path) ->
     rig._now = 100.0
     inbox.arrived(b"\x00" * 10)
     assert inbox._waiting[0][0] == 100.0 + state.light_time_s  # due one light time later
-    # No path: the schedule's outage (forced here) loses what is sent, counted.
-    was = int(emu.schedule.timeline("X").path_index[6])
-    emu.schedule.timeline("X").path_index[6] = -1
-    try:
-        assert emu.link_state(190.0).path is None
-        rig._now = 190.0
-        inbox.arrived(b"\x00" * 7)
-        assert inbox.counters["no_path_bytes"] == 7 and len(inbox._waiting) == 1
-    finally:
-        emu.schedule.timeline("X").path_index[6] = was  # the schedule is cached per process
+    # No path: an outage (forced here, in the mask that also stops the frames)
+    # loses what is sent, counted.
+    emu._deliver[6] = False  # 180 .. 210 s
+    assert not emu.delivering(190.0)
+    rig._now = 190.0
+    inbox.arrived(b"\x00" * 7)
+    assert inbox.counters["no_path_bytes"] == 7 and len(inbox._waiting) == 1
 
 
 def test_housekeeping_link_flag_follows_the_model(tmp_path: Path) -> None:
