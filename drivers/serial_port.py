@@ -118,6 +118,20 @@ async def fd_read(fd: int, size: int = READ_CHUNK, timeout: float | None = None)
         polled = True
 
 
+def _new_raw_pty(label: str) -> tuple[int, int, str]:
+    """A new pseudo-terminal pair: (non-blocking master, slave, slave path).
+
+    Raw mode: a CADU stream is binary; echo or ONLCR would corrupt it. The
+    documented contract: ``LABEL: PATH`` alone on its own stdout line, at once.
+    """
+    master, slave = os.openpty()
+    tty.setraw(slave, termios.TCSANOW)
+    os.set_blocking(master, False)
+    path = os.ttyname(slave)
+    print(f"{label}: {path}", file=sys.stdout, flush=True)
+    return master, slave, path
+
+
 def _pending_input(fd: int) -> int:
     """Bytes waiting to be read on a tty fd (FIONREAD), 0 if unknown."""
     try:
@@ -278,18 +292,11 @@ class PtySink(QueuedSink, _DuplexReader):
     async def _connect(self) -> None:
         if self._master is not None:
             return
-        master, slave = os.openpty()
-        # Raw mode: a CADU stream is binary; echo or ONLCR would corrupt it.
-        # The setting stays with the pty pair after the slave fd is closed.
-        tty.setraw(slave, termios.TCSANOW)
-        os.set_blocking(master, False)
+        master, slave, self.path = _new_raw_pty("pty")
         self._master = master
-        self.path = os.ttyname(slave)
         # No slave fd of our own: the master then tells whether a reader has the
-        # port open (no hang-up), see _ready.
+        # port open (no hang-up), see _ready. The raw mode stays with the pair.
         os.close(slave)
-        # The documented contract: the path, alone on its own line, at once.
-        print(f"pty: {self.path}", file=sys.stdout, flush=True)
 
     def reader_present(self) -> bool:
         """Whether some process has the pty's slave side open now."""
@@ -391,14 +398,9 @@ class PtySource:
 
     async def open(self) -> None:
         try:
-            master, slave = os.openpty()
+            self._master, self._slave, self.path = _new_raw_pty(self.label)
         except OSError as exc:
             raise LinkError(f"{self.url}: cannot create a pseudo-terminal: {exc.strerror}") from None
-        tty.setraw(slave, termios.TCSANOW)
-        os.set_blocking(master, False)
-        self._master, self._slave = master, slave
-        self.path = os.ttyname(slave)
-        print(f"{self.label}: {self.path}", file=sys.stdout, flush=True)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
