@@ -84,6 +84,7 @@ from .framing import (
     Framer,
     deframe,
     make_framer,
+    max_scid,
 )
 from .mux import (
     IDLE_ZONE_FILL,
@@ -253,6 +254,7 @@ __all__ = [
     "encode_tm_frames",
     "idle_packet",
     "make_framer",
+    "max_scid",
     "randomize",
     "randomizer_sequence",
     "rs_codeblock_length",

@@ -16,11 +16,13 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from .aos import _SCID_MAX as _AOS_SCID_MAX
 from .aos import AosFramer, decode_aos_frames
 from .coding import ChannelCoding
+from .tm import _SCID_MAX as _TM_SCID_MAX
 from .tm import TmFramer, decode_tm_frames
 
-__all__ = ["DeframedBatch", "Framer", "deframe", "make_framer"]
+__all__ = ["DeframedBatch", "Framer", "deframe", "make_framer", "max_scid"]
 
 
 class Framer(Protocol):
@@ -40,6 +42,12 @@ class Framer(Protocol):
     ) -> npt.NDArray[np.uint8]:
         """``(N, packet_zone_length)`` zones -> ``(N, frame_length)`` frames."""
         ...
+
+
+def max_scid(frame_type: str) -> int:
+    """The largest SCID a frame type's header carries: TM 10 bits (132.0
+    4.1.2.2.3), AOS 8 bits (732.0 4.1.2.2.3)."""
+    return _TM_SCID_MAX if frame_type == "TM" else _AOS_SCID_MAX
 
 
 def make_framer(coding: ChannelCoding, scid: int) -> Framer:

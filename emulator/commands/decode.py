@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from ..binding import channel_coding, pick_band, telemetry_dictionary
-from ..ccsds import ReceivedBatch, Receiver
+from ..ccsds import ReceivedBatch, Receiver, max_scid
 from ..errors import EXIT_SIGINT, EXIT_SIGTERM, ConfigError, LinkError, UnavailableError, UrlError
 from ..telemetry import TelemetryDictionary
 
@@ -246,9 +246,9 @@ def run(args: argparse.Namespace) -> int:
     coding = channel_coding(band)
     dictionary = telemetry_dictionary(profile, band)
     scid = band.scid if args.scid is None else args.scid
-    limit = 1 << (10 if coding.frame_type == "TM" else 8)  # TM 10-bit, AOS 8-bit SCID field
-    if not 0 <= scid < limit:
-        raise ConfigError(f"--scid {scid}: a {coding.frame_type} frame's SCID is 0..{limit - 1}")
+    if not 0 <= scid <= max_scid(coding.frame_type):
+        raise ConfigError(f"--scid {scid}: a {coding.frame_type} frame's SCID is "
+                          f"0..{max_scid(coding.frame_type)}")
     receiver = Receiver(coding, scid=scid, idle_vcid=band.idle_vcid, keep_frames=False)
     outputs = _Outputs(args.packets_out, args.params_out, dictionary)
     src = args.source

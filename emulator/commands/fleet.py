@@ -37,6 +37,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from ..ccsds import max_scid
 from ..errors import ConfigError
 
 __all__ = ["FleetLander", "fleet_landers", "run_fleet"]
@@ -47,8 +48,6 @@ LANDER_KEYS = frozenset({"profile", "id", "scid", "band", "scenario", "seed", "o
 _LANDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: Schemes several landers may share: topics (MQTT) or a fresh port each (pty).
 _SHAREABLE = ("mqtt", "mqtts", "pty")
-#: SCID field width of each frame type (TM 10 bits, AOS 8 bits).
-_SCID_LIMIT = {"TM": 1 << 10, "AOS": 1 << 8}
 
 
 @dataclass
@@ -132,7 +131,7 @@ def fleet_landers(args: argparse.Namespace) -> list[FleetLander]:
             raise ConfigError(f"{where}: lander id {lander_id!r} is used twice")
         band_name = entry.get("band", args.band)
         band = pick_band(profile, band_name)
-        limit = _SCID_LIMIT.get(str(getattr(band.frame_type, "value", band.frame_type)), 1 << 8)
+        limit = max_scid(str(getattr(band.frame_type, "value", band.frame_type))) + 1
         scid = _int_field(entry, "scid")
         if scid is None:
             scid = int(band.scid)
