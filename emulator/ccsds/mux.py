@@ -390,6 +390,27 @@ class VirtualChannelMultiplexer:
             return sum(q.pending_packets() for q in self._queues.values())
         return self._queue(vcid).pending_packets()
 
+    def take_unsent(self, vcid: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+        """Remove and return the packets of ``vcid`` not one byte of which was pulled.
+
+        Returns ``(data, starts)``: the packets back to back and the offset of
+        each. What stays queued is the tail of the packet whose head already
+        went out (if any), so a ``pull(flush=True)`` completes exactly that
+        packet. A band switch hands the rest to the new band's multiplexer.
+        """
+        queue = self._queue(vcid)
+        queue._merge()
+        empty = (np.empty(0, np.uint8), np.empty(0, np.int64))
+        if not queue.starts.size:
+            return empty  # nothing queued, or only the tail of a started packet
+        cut = int(queue.starts[0] - queue.consumed)
+        data = np.frombuffer(bytes(queue.buffer[cut:]), dtype=np.uint8)
+        starts = (queue.starts - queue.starts[0]).astype(np.int64)
+        del queue.buffer[cut:]
+        queue.starts = np.empty(0, np.int64)
+        queue.telemetry = np.empty(0, np.bool_)
+        return data, starts
+
     def full_frames_available(self) -> int:
         """Number of full zones that :meth:`pull` could return without flushing."""
         return sum(len(q.buffer) // self.zone_length for q in self._queues.values())

@@ -2,8 +2,9 @@
 
 :class:`UplinkInbox` collects what the uplink driver received, stamped with the
 sim time of arrival; the engine calls :meth:`UplinkInbox.deliver_until` once per
-block, so a telecommand takes effect in sim time (plus the one-way light time,
-when the links model gives one), whatever the speed.
+block, so a telecommand reaches FARM-1 in sim time (plus the one-way light time,
+when the links model gives one), whatever the speed, and the receiver's command
+processor drains its buffer up to that sim time (see :mod:`.buffer`).
 
 :class:`CommandRouter` is the dispatch target: every command goes to the
 simulation (``execute_command``: it counts ``CMD_ACCEPTED`` and applies heater,
@@ -112,12 +113,16 @@ class UplinkInbox:
         self._bytes += len(data)
 
     def deliver_until(self, t_s: float) -> list[CommandOutcome]:
-        """Feed the receiver every chunk due by sim time ``t_s``."""
+        """Feed the receiver every chunk due by sim time ``t_s``, each at its own
+        time, then let its command processor run up to ``t_s``: the commands it
+        executed (each at the sim time it took it from the buffer)."""
         out: list[CommandOutcome] = []
         while self._waiting and self._waiting[0][0] <= t_s:
             due, data = self._waiting.popleft()
             self._bytes -= len(data)
             out += self.receiver.feed(data, due)
+        # Nothing received, but time passed: the buffer drains, FARM-1 may leave Wait.
+        out += self.receiver.feed(b"", t_s)
         self.outcomes += out
         del self.outcomes[:-100]
         return out

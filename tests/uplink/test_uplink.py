@@ -167,6 +167,7 @@ def test_fop_retransmits_a_lost_cltu() -> None:
         rx.feed(cltu_of(frame), 0.6)
     assert fop.on_clcw(rx.clcw(), now=0.7) == []
     assert fop.done
+    rx.feed(b"", 0.7)  # the command processor takes the second one 0.1 s after the first
     assert [c.name for _, c in target.calls] == ["HEATER_ON", "INSTRUMENT_START"]
     assert fop.counters["retransmissions"] == 2
 
@@ -255,9 +256,10 @@ def test_router_runs_commands_in_the_sim_and_forwards_to_boards() -> None:
             continue
         inbox.arrived(cltu_of(TcFrame.ad(SCID, VCID, ns, packet)))
     assert inbox.deliver_until(1.0) == []  # still in flight: 1.3 s of light time
-    outcomes = inbox.deliver_until(1.3)
+    # Both arrive at 1.3; the command processor takes one per 0.1 s.
+    outcomes = inbox.deliver_until(1.3) + inbox.deliver_until(1.4)
     assert [o.verification for o in outcomes] == [Verification.EXECUTED] * 2, outcomes
-    assert [o.t_s for o in outcomes] == [1.3, 1.3]
+    assert [o.t_s for o in outcomes] == [1.3, 1.4]
     assert eps.sent == [(bp.BoardCommand(bp.CMD_SWITCH_ON, bytes([bp.SWITCH_HEATER])), None)]
     assert payload.sent == [(bp.BoardCommand(bp.CMD_INSTRUMENT_START, b"\x00"), None)]
     block = sim.advance(600.0)
