@@ -38,7 +38,7 @@ import contextlib
 import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, NamedTuple, Protocol
@@ -128,6 +128,43 @@ class RunStatus:
         }
 
 
+@dataclass(frozen=True)
+class BandEvent:
+    """A band event at sim time ``t_s``: switch to ``band`` (a scenario step,
+    a telecommand), or with ``fails`` set, the ``band`` transmitter fails for
+    ``fails`` seconds (``inf``: for good) and the lander falls back to S."""
+
+    t_s: float
+    band: str
+    reason: str = "scenario"
+    fails: float | None = None
+
+
+def sink_params(setup: BandSetup, layer: OutputLayer, speed: float | None,
+                scheme: str = "") -> dict[str, Any]:
+    """What a sink of ``layer`` needs to know about the band: the unit of its
+    stream (whole CADUs, frames; None for packets), the symbol rate of what it
+    takes, whether it applies the convolutional code itself (``iq:`` on a
+    convolutional band takes the CADUs), the pace at this speed, the frame
+    type (MQTT topics) and the coding (the embedded receiver)."""
+    convolutional = False
+    if scheme == "iq" and layer == OutputLayer.CHANNEL and setup.coding.convolutional:
+        # The modulator applies NRZ-M to the data bits and then the
+        # convolutional code itself (gr-satellites' order), so it takes the CADUs.
+        layer, convolutional = OutputLayer.CADU, True
+    unit = layer.unit_bytes(setup.coding)
+    symbol_rate = None if unit is None else round(unit * 8 * setup.frames_per_second)
+    if convolutional:
+        symbol_rate = round(setup.channel_symbol_rate)
+    # Datagrams leave evenly at the link's rate times the speed (an upper
+    # bound for packets), not in one burst per engine step.
+    pace = (None if speed is None
+            else setup.coding.channel_bytes_per_frame * setup.frames_per_second * speed)
+    return {"frame_bytes": unit, "symbol_rate": symbol_rate, "pace_bytes_per_s": pace,
+            "frame_type": setup.coding.frame_type, "convolutional": convolutional,
+            "layer": layer, "coding": setup.coding, "band": setup.name}
+
+
 def _concat_batches(batches: Sequence[MuxBatch]) -> MuxBatch:
     if len(batches) == 1:
         return batches[0]
@@ -170,8 +207,9 @@ class Emulator:
         clcw_word: int | None = None,
         watch_keys: Sequence[str] = (),
         block_periods: int | None = None,
+        bands: Mapping[str, BandSetup] | None = None,
+        band_events: Sequence[BandEvent] = (),
     ) -> None:
-        self.band = band
         self.sim = sim
         self.sampler = sampler
         self.duration_s = float(duration_s)
@@ -182,29 +220,172 @@ class Emulator:
         self.full_link = idle or speed is not None
         self.outputs = list(outputs)
         self.layers = {o.layer for o in self.outputs}
+        self._block_periods_arg = block_periods
+        self.link = link or LinkImpairment()
+        self.status = RunStatus()
+        self.watch_keys = list(watch_keys)
+        self.clcw_word = clcw_word
+        #: Every band the lander can switch to, by name (the start band at least).
+        self.bands: dict[str, BandSetup] = {band.name: band, **(dict(bands or {}))}
+        self.bands[band.name] = band
+        #: Pending band events (switches and transmitter faults), in time order.
+        self._band_events: list[BandEvent] = sorted(band_events, key=lambda e: e.t_s)
+        self._failed_bands: dict[str, float] = {}  # band -> sim time it works again
+        #: What happened to the band: one entry per switch or refused request.
+        self.band_log: list[dict[str, Any]] = []
+        #: Called with the new band after a switch (sampler VC map, rig VCs).
+        self.band_listeners: list[Callable[[BandSetup], None]] = []
+        self._coders: dict[str, tuple[Any, VirtualChannelMultiplexer, ChannelEncoder]] = {}
+        #: Sim time of the current band's frame slot 0 (0 until a switch).
+        self._t_origin = 0.0
+        #: Sim time up to which packets were sampled (the next step samples from it).
+        self._sample_from = 0.0
+        self._enter_band(band)
+        self._sampled_packets = 0
+        self.lost_at_s: float | None = None
+
+    # -------------------------------------------------------------- bands
+    def _enter_band(self, band: BandSetup) -> None:
+        """Make ``band`` the one the engine transmits on from ``_t_origin``.
+
+        A band's framer (its frame counters), multiplexer and encoder are made
+        once and kept, so switching back continues the counters of that
+        physical channel.
+        """
+        self.band = band
+        if band.name not in self._coders:
+            framer = make_framer(band.coding, band.scid)
+            mux = VirtualChannelMultiplexer(framer.packet_zone_length, band.channels,
+                                            idle_vcid=band.idle_vcid)
+            self._coders[band.name] = (framer, mux, ChannelEncoder(band.coding))
+        self.framer, self.mux, self.encoder = self._coders[band.name]
         self._packet_demux = (
             PacketDemultiplexer(vc_count_modulus=band.coding.vc_count_modulus,
                                 idle_vcid=band.idle_vcid)
             if OutputLayer.PACKETS in self.layers else None
         )
-        self.link = link or LinkImpairment()
-        self.status = RunStatus()
-        self.watch_keys = list(watch_keys)
-        self.framer = make_framer(band.coding, band.scid)
-        self.mux = VirtualChannelMultiplexer(
-            self.framer.packet_zone_length, band.channels, idle_vcid=band.idle_vcid
-        )
-        self.encoder = ChannelEncoder(band.coding)
-        self.clcw_word = clcw_word
         self.frames_per_second = band.frames_per_second
         period_s = self.FULL_LINK_PERIOD_S if self.full_link else self.BULK_PERIOD_S
         #: Frame slots per mux period: a function of the band and the mode only.
         self.period_frames = max(1, round(period_s * self.frames_per_second))
-        self.block_periods = block_periods or self._default_block_periods()
-        #: The last frame slot of the run: ``floor(duration * F)``.
-        self.end_frame = math.floor(self.duration_s * self.frames_per_second + 1e-9)
-        self._sampled_packets = 0
-        self.lost_at_s: float | None = None
+        self.block_periods = self._block_periods_arg or self._default_block_periods()
+        #: The last frame slot of the run on this band: ``floor((duration - origin) * F)``.
+        self.end_frame = max(0, math.floor((self.duration_s - self._t_origin)
+                                           * self.frames_per_second + 1e-9))
+
+    def request_band(self, t_s: float, name: str, reason: str = "telecommand") -> None:
+        """Switch to band ``name`` at sim time ``t_s`` (at the next mux-period
+        boundary the engine reaches after it). A name the profile does not
+        have is refused and logged, never an error in a running link."""
+        self._band_events.append(BandEvent(float(t_s), name, reason))
+        self._band_events.sort(key=lambda e: e.t_s)
+
+    def _due_band(self, t_now: float) -> BandEvent | None:
+        """Apply the band events due by ``t_now``; the switch to make now, if any."""
+        target: BandEvent | None = None
+        current = self.band.name
+        while self._band_events and self._band_events[0].t_s <= t_now:
+            ev = self._band_events.pop(0)
+            for name, until in list(self._failed_bands.items()):
+                if until <= ev.t_s:
+                    del self._failed_bands[name]
+            if ev.fails is not None:
+                self._failed_bands[ev.band] = ev.t_s + ev.fails
+                self.band_log.append({"t_s": round(ev.t_s, 6), "event": "transmitter_fault",
+                                      "band": ev.band, "reason": ev.reason})
+                if ev.band == current:
+                    fallback = self._fallback_band()
+                    if fallback is not None:
+                        current = fallback
+                        target = BandEvent(ev.t_s, fallback, f"{ev.reason}: {ev.band} failed")
+                continue
+            refused = None
+            if ev.band not in self.bands:
+                refused = f"no band {ev.band} (has: {', '.join(self.bands)})"
+            elif ev.band in self._failed_bands:
+                refused = f"the {ev.band} transmitter has failed"
+            if refused is not None:
+                self.band_log.append({"t_s": round(ev.t_s, 6), "event": "refused",
+                                      "band": ev.band, "reason": f"{ev.reason}: {refused}"})
+                continue
+            if ev.band != current:
+                current = ev.band
+                target = ev
+        if target is not None and target.band == self.band.name:
+            return None
+        return target
+
+    def _fallback_band(self) -> str | None:
+        """The band a lander falls back to when its transmitter fails: S (the
+        low-rate, wide-beam safe band), else the first working one."""
+        working = [n for n in self.bands if n not in self._failed_bands and n != self.band.name]
+        if "S" in working:
+            return "S"
+        return working[0] if working else None
+
+    def _next_band_event_t(self) -> float | None:
+        return self._band_events[0].t_s if self._band_events else None
+
+    def _switch_band(self, k: int, switch: BandEvent) -> dict[OutputLayer, bytes]:
+        """Hand over from the current band to ``switch.band`` at frame slot ``k``.
+
+        The packets no byte of which was sent move to the new band's VCs (by
+        APID); the packets already started on the old band are completed
+        there first (their tails, flushed with an idle packet), which takes a
+        few more frame slots of the old band. The new band's slot 0 starts
+        after them. Returns the old band's last output.
+        """
+        old = self.band
+        handed = [(c.vcid, *self.mux.take_unsent(c.vcid)) for c in self.mux.channels]
+        tails = self._tail_batches(k)
+        data = self._encode(tails)
+        m = sum(len(b) for b in tails)
+        self._t_origin = self.time_of_frame(k + m)
+        self._leave_band()
+        self._enter_band(self.bands[switch.band])
+        for vcid, pkts, starts in handed:
+            if starts.size:
+                self._hand_over(old, vcid, pkts, starts)
+        self.status.mux_backlog_bytes = self.mux.pending_bytes()
+        self.status.backlog_packets = self.mux.pending_packets()
+        self.band_log.append({"t_s": round(self._t_origin, 6), "event": "switch",
+                              "from": old.name, "to": self.band.name, "reason": switch.reason,
+                              "handed_over_packets": int(sum(s.size for _v, _p, s in handed))})
+        for listener in self.band_listeners:
+            listener(self.band)
+        return data
+
+    def _tail_batches(self, k: int) -> list[MuxBatch]:
+        """The old band's last frames: the tails of packets it already started."""
+        batch = self.mux.pull(1 << 30, flush=True, idle=False)
+        return [batch] if len(batch) else []
+
+    def _leave_band(self) -> None:
+        """Hook: the current band stops transmitting (the linked engine adds up its outages)."""
+
+    def _hand_over(self, old: BandSetup, vcid: int, data: npt.NDArray[np.uint8],
+                   starts: npt.NDArray[np.int64]) -> None:
+        """Queue packets from the old band's VC ``vcid`` on the new band, each on
+        the VC its APID has there (the new band's first VC for one it lacks)."""
+        apids = ((data[starts].astype(np.int64) & 0x07) << 8) | data[starts + 1]
+        default = self.band.channels[0].vcid if self.band.channels else self.band.idle_vcid
+        target = np.array([self.band.vcid_of_apid.get(int(a), default) for a in apids.tolist()],
+                          dtype=np.int64)
+        target[apids == IDLE_APID] = -1
+        for v in np.unique(target[target >= 0]).tolist():
+            self._push_selected(v, data, starts, target == v)
+
+    def _push_selected(self, vcid: int, data: npt.NDArray[np.uint8],
+                       starts: npt.NDArray[np.int64], keep: npt.NDArray[np.bool_]) -> None:
+        """Push the packets of ``data`` selected by ``keep`` on ``vcid``, in order."""
+        lengths = np.diff(np.append(starts, data.size))
+        if keep.all():
+            self.mux.push_stream(vcid, data, starts)
+            return
+        sel_starts, sel_len = starts[keep], lengths[keep]
+        offsets = np.concatenate([[0], np.cumsum(sel_len)[:-1]]).astype(np.int64)
+        idx = np.repeat(sel_starts - offsets, sel_len) + np.arange(int(sel_len.sum()))
+        self.mux.push_stream(vcid, data[idx], offsets)
 
     # ----------------------------------------------------------- stepping
     def _default_block_periods(self) -> int:
@@ -223,8 +404,8 @@ class Emulator:
         return max(1, round(block_s / period_s))
 
     def time_of_frame(self, k: int) -> float:
-        """Sim time at which frame slot ``k`` starts."""
-        return k / self.frames_per_second
+        """Sim time at which frame slot ``k`` (of the current band) starts."""
+        return self._t_origin + k / self.frames_per_second
 
     def step(self, k0: int, k1: int, *, last: bool) -> dict[OutputLayer, bytes]:
         """The output of frame slots ``[k0, k1)`` per layer. Pure CPU work.
@@ -246,9 +427,13 @@ class Emulator:
             t_stop = max(t0, min([t1, *lost]))
             self.lost_at_s = t_stop
             period = self.period_frames
-            k1 = min(k1, (math.floor(t_stop * self.frames_per_second / period) + 1) * period)
+            k1 = min(k1, (math.floor((t_stop - self._t_origin) * self.frames_per_second / period)
+                          + 1) * period)
             last = True
-        sampled = self.sampler.sample(block, t0, t_stop)
+        # From where the last step stopped sampling: after a band switch the
+        # old band's last frames took a few slots past it.
+        sampled = self.sampler.sample(block, self._sample_from, t_stop)
+        self._sample_from = t_stop
         self._sampled_packets += sampled.count
         batches = self._schedule(sampled.streams, k0, k1, t_stop, last)
         self.status.sim_seconds = t_stop if self.lost_at_s is not None else t1
@@ -351,14 +536,31 @@ class Emulator:
                 except LinkError as exc:
                     raise UnavailableError(str(exc)) from exc
             await self._produce()
-        return self.status.summary(time.monotonic() - wall0)
+        summary = self.status.summary(time.monotonic() - wall0)
+        summary["band"] = self.band.name
+        if self.band_log:
+            summary["band_events"] = list(self.band_log)
+        return summary
 
     async def _produce(self) -> None:
         self.clock.restart()
         k = 0
-        stride = self.block_periods * self.period_frames
         while True:
+            switch = self._due_band(self.time_of_frame(k))
+            if switch is not None and k < self.end_frame:
+                await self._fan_out(self._switch_band(k, switch))
+                await self._retune_sinks()
+                k = 0
+            stride = self.block_periods * self.period_frames
             k1 = min(self.end_frame, k + stride)
+            t_next = self._next_band_event_t()
+            if t_next is not None and t_next < self.time_of_frame(k1):
+                # End the step at the first mux-period boundary at or after the event.
+                period = self.period_frames
+                ks = math.ceil((t_next - self._t_origin) * self.frames_per_second / period
+                               - 1e-9) * period
+                k1 = max(min(k1, ks), k + period) if ks > k else k1
+                k1 = min(k1, self.end_frame)
             last = k1 >= self.end_frame
             data = self.step(k, k1, last=last)
             if self.lost_at_s is not None:
@@ -370,6 +572,14 @@ class Emulator:
             if last:
                 return
             k = k1
+
+    async def _retune_sinks(self) -> None:
+        """Tell every sink that can follow a band switch about the new band
+        (its unit, rate and coding); the others carry bytes and need nothing."""
+        for output in self.outputs:
+            retune = getattr(output.sink, "retune", None)
+            if retune is not None:
+                await retune(**sink_params(self.band, output.layer, self.speed))
 
     async def _fan_out(self, data: dict[OutputLayer, bytes]) -> None:
         writes = [o.sink.write(data[o.layer]) for o in self.outputs if data[o.layer]]

@@ -198,17 +198,10 @@ class LinkedEmulator(Emulator):
     #: Frames coded at a time (bounds the memory of a store playback).
     ENCODE_FRAMES: Final = 4096
 
-    def __init__(self, *, schedule: LinkSchedule, band_name: str, seed: int = 0,
+    def __init__(self, *, schedule: LinkSchedule, seed: int = 0,
                  ber_override: float | None = None, store_bytes: int = DEFAULT_STORE_BYTES,
                  **kwargs: Any) -> None:
-        band, self.playback_vcid = with_playback_channel(kwargs.pop("band"))
-        super().__init__(band=band, **kwargs)
         self.schedule = schedule
-        self.band_name = band_name
-        # A copy: the schedule is cached and shared between runs in one process.
-        tl = copy.deepcopy(schedule.timeline(band_name))
-        self._tl = tl
-        self._deliver = tl.delivering()
         self.store = OnboardStore(store_bytes)
         self.recorder = PacketRecorder()
         self.dumped_packets = 0
@@ -216,11 +209,57 @@ class LinkedEmulator(Emulator):
         self.ber_override = ber_override
         self.outage_frames = 0
         self.outage_periods = 0
+        self._outage_s_before = 0.0  # outage seconds on the bands used before this one
+        self._outage_frames_at_entry = 0
+        self.handover_lost_packets = 0
         self._segments: list[tuple[int, int]] = []  # (frames, schedule index) per batch
         #: Runs of periods at once at max speed without idle (False: one by one,
         #: the reference the tests compare the runs with).
         self.bulk_runs = True
         self._block_t0 = 0.0
+        super().__init__(**kwargs)
+
+    def _enter_band(self, band: BandSetup) -> None:
+        """The band with its playback VC (lowest priority) and its link timeline."""
+        #: The previous band's playback VC (its packets stay playback on the new band).
+        self._old_playback_vcid = getattr(self, "playback_vcid", None)
+        band, self.playback_vcid = with_playback_channel(band)
+        super()._enter_band(band)
+        # A copy: the schedule is cached and shared between runs in one process.
+        self._tl = copy.deepcopy(self.schedule.timeline(band.name))
+        self._deliver = self._tl.delivering()
+        self._outage_frames_at_entry = self.outage_frames
+
+    @property
+    def band_name(self) -> str:
+        """The band transmitting now (it follows band switches)."""
+        return self.band.name
+
+    def _leave_band(self) -> None:
+        self._outage_s_before += ((self.outage_frames - self._outage_frames_at_entry)
+                                  / self.frames_per_second)
+
+    def _tail_batches(self, k: int) -> list[MuxBatch]:
+        """The tails of started packets go out on the old band if its link is up;
+        in an outage they cannot reach the ground and are counted as lost."""
+        self._segments = []
+        t = self.time_of_frame(k)
+        if not self.delivering(t):
+            self.handover_lost_packets += self.mux.pending_packets()
+            for c in self.mux.channels:  # drop the tails
+                self.mux.pull_channel(c.vcid, self.mux.pending_bytes(c.vcid) // self.mux.zone_length)
+            self.mux.pull(1 << 30, flush=True, idle=False)
+            return []
+        batches: list[MuxBatch] = []
+        self._add(batches, self.mux.pull(1 << 30, flush=True, idle=False),
+                  self.schedule.index(t))
+        return [b for b in batches if len(b)]
+
+    def _hand_over(self, old: BandSetup, vcid: int, data: U8, starts: I64) -> None:
+        if vcid == self._old_playback_vcid:  # the playback stays a playback
+            self.mux.push_stream(self.playback_vcid, data, starts)
+            return
+        super()._hand_over(old, vcid, data, starts)
 
     # ------------------------------------------------------------ schedule
     def recorder_dump(self, from_met_s: float) -> int:
@@ -286,9 +325,9 @@ class LinkedEmulator(Emulator):
         e = np.asarray(edges, dtype=np.int64)
         a_k, b_k = e[:-1], e[1:]
         # The same float arithmetic as time_of_frame / schedule.index, per period.
-        horizon = np.minimum(t_stop, b_k / self.frames_per_second)
+        horizon = np.minimum(t_stop, self._t_origin + b_k / self.frames_per_second)
         step_s, n_sched = self.schedule.step_s, self.schedule.seconds.size
-        i_sched = np.clip(np.floor_divide(a_k / self.frames_per_second, step_s),
+        i_sched = np.clip(np.floor_divide(self._t_origin + a_k / self.frames_per_second, step_s),
                           0, n_sched - 1).astype(np.int64)
         up = self._deliver[i_sched]
         n_periods = a_k.size
@@ -583,7 +622,10 @@ class LinkedEmulator(Emulator):
         return {
             "model": True,
             "outage_frame_slots": self.outage_frames,
-            "outage_s": round(self.outage_frames / self.frames_per_second, 3),
+            "outage_s": round(self._outage_s_before + (self.outage_frames
+                                                       - self._outage_frames_at_entry)
+                              / self.frames_per_second, 3),
+            "handover_lost_packets": self.handover_lost_packets,
             "playback_vcid": self.playback_vcid,
             "channel_bit_errors": self.channel.random_errors + self.channel.burst_errors,
             "bursts": self.channel.bursts,
@@ -600,5 +642,8 @@ def linked_emulator(profile: Any, band_name: str, start_utc: Any, *, seed: int,
     over the run's duration (the schedule's grid covers one step past its end)."""
     duration = float(engine_args["duration_s"])
     schedule = LinkSchedule.from_profile(profile, start_utc, duration)
-    return LinkedEmulator(schedule=schedule, band_name=band_name, seed=seed,
-                          ber_override=ber_override, **engine_args)
+    band = engine_args["band"]
+    if band.name != band_name:
+        raise ValueError(f"linked_emulator: band {band_name!r} is not the engine's {band.name!r}")
+    return LinkedEmulator(schedule=schedule, seed=seed, ber_override=ber_override,
+                          **engine_args)

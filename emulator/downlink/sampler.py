@@ -62,6 +62,12 @@ class TelemetrySampler:
         self._sources = dictionary.sources()
         self._layouts = [lay for lay in dictionary if lay.apid in self.vcid_of_apid]
 
+    def set_vcid_map(self, vcid_of_apid: Mapping[int, int], default_vcid: int) -> None:
+        """A band switch: each APID's packets go on the VC it has on the new band
+        (``default_vcid`` for an APID that band does not list)."""
+        self.vcid_of_apid = {apid: int(vcid_of_apid.get(apid, default_vcid))
+                             for apid in self.vcid_of_apid}
+
     def offered_bytes_per_second(self) -> float:
         """Telemetry bytes per simulated second if every APID sends at its rate."""
         return float(sum(lay.rate_hz * (PRIMARY_HEADER_LENGTH + lay.user_data_length)
