@@ -26,7 +26,8 @@ close the filter's tail rings out (16 symbols of samples).
 from __future__ import annotations
 
 import asyncio
-from typing import BinaryIO
+import dataclasses
+from typing import Any, BinaryIO
 
 from lunar_hil.emulator.errors import ConfigError, LinkError, UrlError
 from lunar_hil.emulator.phy.iq import MIN_SAMPLES_PER_SYMBOL, IqModulator, IqSettings
@@ -91,6 +92,36 @@ class IqSink(AsyncOpenClose):
             raise UrlError(f"{self.url}: {exc}") from None
         self._modulator = IqModulator(self.settings)
         self._file: BinaryIO | None = None
+        self._refused: str | None = None
+        self.last_error: str | None = None
+
+    async def retune(self, *, symbol_rate: int | None = None, convolutional: bool = False,
+                     **_band: Any) -> None:
+        """A band switch: the new band's symbols at the same sample rate (the
+        file keeps one ``samp_rate``) from a new modulator, after the old one's
+        filter tail. A baud the
+        sample rate cannot carry (not a whole number of samples per symbol in
+        range) is not modulated: its bytes are counted in ``dropped_bytes`` and
+        the reason kept in ``last_error``, until a band it can carry returns."""
+        self.counters["band_switches"] = self.counters.get("band_switches", 0) + 1
+        baud = int(symbol_rate or 0)
+        sps = self.samp_rate // baud if baud else 0
+        if (not baud or self.samp_rate % baud or not
+                MIN_SAMPLES_PER_SYMBOL <= sps <= MAX_SAMPLES_PER_SYMBOL):
+            self._refused = (f"{self.url}: baud {baud} after a band switch is not a whole "
+                             f"{MIN_SAMPLES_PER_SYMBOL}..{MAX_SAMPLES_PER_SYMBOL} samples per "
+                             f"symbol of samp_rate {self.samp_rate}")
+            self.last_error = self._refused
+            return
+        self._refused = None
+        if self._file is not None:  # end the old band's symbols before the new rate
+            tail = self._modulator.flush()
+            self._put(tail.astype("<c8").tobytes())
+            self.counters["samples"] += tail.size
+        self.baud, self.samples_per_symbol = baud, sps
+        self.settings = dataclasses.replace(self.settings, samples_per_symbol=sps,
+                                            convolutional=convolutional)
+        self._modulator = IqModulator(self.settings)
 
     async def open(self) -> None:
         try:
@@ -110,6 +141,9 @@ class IqSink(AsyncOpenClose):
             raise LinkError(f"{self.url}: write before open() or after close()")
         self.counters["writes"] += 1
         raw = bytes(data)
+        if self._refused is not None:
+            self.counters["dropped_bytes"] += len(raw)
+            return
         for start in range(0, len(raw), IQ_CHUNK):
             samples = self._modulator.modulate(raw[start : start + IQ_CHUNK])
             self._put(samples.astype("<c8").tobytes())

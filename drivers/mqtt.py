@@ -167,6 +167,15 @@ class MqttSink(QueuedSink):
         self._watch: asyncio.Task[None] | None = None
         self._identifier = url.params.get("client_id") or f"lunar-hil-{lander}-{os.getpid()}"
 
+    async def retune(self, *, frame_bytes: int | None = None, frame_type: str = "TM",
+                     **_band: Any) -> None:
+        """A band switch: messages of the new band's unit and frame type (the
+        frames topic reads the VCID from the TM or AOS header)."""
+        await super().retune(frame_bytes=None if self.layer is MqttLayer.PACKETS else frame_bytes)
+        if self.layer is not MqttLayer.PACKETS:
+            self.unit_bytes = frame_bytes
+        self.frame_type = frame_type
+
     # -- status topic ------------------------------------------------------
     def _status(self, state: str) -> bytes:
         return json.dumps({"lander": self.lander, "state": state}).encode()

@@ -81,9 +81,21 @@ class UdpSink(AsyncOpenClose):
         self.parsed = url
         self.url = url.display
         self.counters = new_counters()
-        self.frame_bytes = frame_bytes
+        self.last_error: str | None = None
         if url.port == 0:
             raise UrlError(f"{self.url}: a UDP destination needs a port other than 0")
+        if packet_stream and frame_bytes is not None:
+            raise UrlError(f"{self.url}: a packet stream has no fixed unit (frame_bytes)")
+        self._set_unit(frame_bytes, pace_bytes_per_s)
+        self.packet_stream = packet_stream
+        self.counters["datagrams"] = 0
+        self._sock: socket.socket | None = None
+        self._addr: tuple[Any, ...] | None = None
+        self._pending = b""  # a partial CADU (or packet) waiting for the rest of it
+        self._next_send = 0.0  # monotonic time the next paced datagram is due
+
+    def _set_unit(self, frame_bytes: int | None, pace_bytes_per_s: float | None) -> None:
+        url = self.parsed
         if frame_bytes is not None:
             if frame_bytes > MAX_DATAGRAM:
                 raise UrlError(
@@ -96,22 +108,34 @@ class UdpSink(AsyncOpenClose):
                     f"{self.url}: batch={batch} CADUs of {frame_bytes} bytes exceed"
                     f" {MAX_DATAGRAM} bytes per datagram"
                 )
-            self.datagram_bytes = batch * frame_bytes
+            datagram_bytes = batch * frame_bytes
         else:
             if "batch" in url.params:
                 raise UrlError(f"{self.url}: ?batch= needs a known CADU length (frame_bytes)")
-            self.datagram_bytes = MAX_DATAGRAM
+            datagram_bytes = MAX_DATAGRAM
         if pace_bytes_per_s is not None and not pace_bytes_per_s > 0:
             raise UrlError(f"{self.url}: pace must be a positive byte rate, got {pace_bytes_per_s}")
-        if packet_stream and frame_bytes is not None:
-            raise UrlError(f"{self.url}: a packet stream has no fixed unit (frame_bytes)")
+        self.frame_bytes = frame_bytes
+        self.datagram_bytes = datagram_bytes
         self.pace_bytes_per_s = pace_bytes_per_s
-        self.packet_stream = packet_stream
-        self.counters["datagrams"] = 0
-        self._sock: socket.socket | None = None
-        self._addr: tuple[Any, ...] | None = None
-        self._pending = b""  # a partial CADU (or packet) waiting for the rest of it
-        self._next_send = 0.0  # monotonic time the next paced datagram is due
+
+    async def retune(self, *, frame_bytes: int | None = None,
+                     pace_bytes_per_s: float | None = None, **_band: Any) -> None:
+        """A band switch: datagrams of the new band's unit at its pace. The old
+        band's bytes all went out already (its output ends on a whole CADU).
+        A unit that cannot be sent (a batch too large for a datagram) keeps the
+        old datagram size and is counted in ``retune_refused``."""
+        if self._pending and self._sock is not None:
+            await self._send_datagram(self._pending)
+            self._pending = b""
+        old = (self.frame_bytes, self.datagram_bytes, self.pace_bytes_per_s)
+        try:
+            self._set_unit(None if self.packet_stream else frame_bytes, pace_bytes_per_s)
+        except UrlError as exc:
+            self.frame_bytes, self.datagram_bytes, self.pace_bytes_per_s = old
+            self.counters["retune_refused"] = self.counters.get("retune_refused", 0) + 1
+            self.last_error = str(exc)
+        self.counters["band_switches"] = self.counters.get("band_switches", 0) + 1
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()

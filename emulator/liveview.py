@@ -59,13 +59,15 @@ class LiveView:
             f"{fps:,.0f} frames/s",
             f"{mbps:,.3f} Mbit/s",
             f"lag {self.emulator.clock.lag_s(st.sim_seconds):.2f} s",
+            f"band {self.emulator.band.name} "
+            f"({self.emulator.band.bit_rate_bps / 1e3:,.0f} kbit/s)",
         )
         parts: list[Any] = [head]
         if self.progress is not None:
             self.progress.update(self._task, completed=st.sim_seconds)
             parts.append(self.progress)
         if self.sink is not None:
-            c = self.sink.receiver.counters
+            c = self.sink.totals()
             params = Table(title="decoded telemetry (ground)", expand=False)
             params.add_column("parameter")
             params.add_column("value", justify="right")

@@ -251,7 +251,7 @@ def run_fleet(args: argparse.Namespace) -> int:
         entry = {"profile": profile.id, "band": band.name, "scid": int(lander.args.scid),
                  **summary}
         if receiver_sink is not None:
-            entry["receiver"] = receiver_sink.receiver.counters.as_dict()
+            entry["receiver"] = receiver_sink.totals().as_dict()
         if emulator.status.finished_reason:
             entry["finished_reason"] = emulator.status.finished_reason
         summaries[lander.id] = entry

@@ -8,10 +8,12 @@ uses. The live view reads what it decoded.
 
 from __future__ import annotations
 
+import dataclasses
 from types import TracebackType
 from typing import Self
 
 from ..ccsds import ChannelCoding, Receiver, apid_of
+from ..ccsds.receiver import ReceiverCounters
 from ..telemetry import TelemetryDictionary
 
 
@@ -23,6 +25,8 @@ class EmbeddedReceiverSink:
     def __init__(self, coding: ChannelCoding, dictionary: TelemetryDictionary, *,
                  scid: int | None = None, idle_vcid: int | None = None) -> None:
         self.receiver = Receiver(coding, scid=scid, idle_vcid=idle_vcid, keep_frames=False)
+        self.scid = scid
+        self._past: ReceiverCounters | None = None  # counters of the bands before this one
         self.dictionary = dictionary
         self.counters: dict[str, int] = {"bytes_out": 0, "writes": 0}
         self.latest: dict[int, bytes] = {}
@@ -40,6 +44,26 @@ class EmbeddedReceiverSink:
         self.counters["bytes_out"] += len(data)
         self.counters["writes"] += 1
         self._keep(self.receiver.feed(data).packets)
+
+    async def retune(self, *, coding: ChannelCoding, idle_vcid: int | None = None,
+                     **_band: object) -> None:
+        """A band switch: the ground station tunes its receiver for the new
+        band's coding (as a station switches receiver chains). The old chain is
+        flushed first; the counters carry on, summed over the bands."""
+        self._keep(self.receiver.flush().packets)
+        self._past = self.totals()
+        self.receiver = Receiver(coding, scid=self.scid, idle_vcid=idle_vcid, keep_frames=False)
+        self.counters["band_switches"] = self.counters.get("band_switches", 0) + 1
+
+    def totals(self) -> ReceiverCounters:
+        """The receiver counters summed over every band this run used."""
+        now = self.receiver.counters
+        if self._past is None:
+            return now
+        out = ReceiverCounters()
+        for f in dataclasses.fields(ReceiverCounters):
+            setattr(out, f.name, getattr(self._past, f.name) + getattr(now, f.name))
+        return out
 
     def _keep(self, packets: list[bytes]) -> None:
         # The view needs only the newest packet per APID; the tail of a batch
