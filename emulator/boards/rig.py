@@ -274,6 +274,18 @@ class HilRig:
         self.rigged_sim = RiggedSimulation(sim, self)
         return self.rigged_sim, RiggedSampler(sampler, self)
 
+    @property
+    def now(self) -> float:
+        """The sim time the rig last delivered the uplink at (the step start)."""
+        return self._now
+
+    def band_changed(self, setup: Any) -> None:
+        """A band switch: the rig's packets go on the VCs their APIDs have there."""
+        vcs = dict(setup.vcid_of_apid)
+        if self.payload_apid is not None:
+            self.payload_vcid = int(vcs.get(self.payload_apid, min(vcs.values(), default=0)))
+        self.tc_vcid_downlink = min((int(v) for v in vcs.values()), default=0)
+
     def engine(self, emulator: Any) -> None:
         """The engine whose OCF word the rig keeps current."""
         self.rigged_sim.engine = emulator

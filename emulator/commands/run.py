@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from ..binding import (
+    BAND_NAMES,
     band_setup,
     instrument_gates,
     lander_params,
@@ -27,6 +28,7 @@ from ..downlink import (
     TelemetrySampler,
     parse_speed,
 )
+from ..downlink.engine import BandEvent, sink_params
 from ..errors import EXIT_SIGINT, EXIT_SIGTERM, ConfigError, EmulatorError
 
 #: Keys the live view tracks from the sim (truth) besides the decoded telemetry.
@@ -103,25 +105,12 @@ def open_outputs(
     for text in urls:
         parsed = parse_url(text)
         layer = OutputLayer.parse(parsed.params.get("layer", OutputLayer.CHANNEL), parsed.display)
-        convolutional = False
-        if parsed.scheme == "iq" and layer == OutputLayer.CHANNEL and setup.coding.convolutional:
-            # The modulator applies NRZ-M to the data bits and then the
-            # convolutional code itself (gr-satellites' order), so it takes the CADUs.
-            layer, convolutional = OutputLayer.CADU, True
-        unit = layer.unit_bytes(setup.coding)
-        # A modulating sink needs the rate of the stream it takes, in bits
-        # (symbols) per second: the channel symbol rate for the channel layer.
-        symbol_rate = None if unit is None else round(unit * 8 * setup.frames_per_second)
-        if convolutional:
-            symbol_rate = round(setup.channel_symbol_rate)
-        # Datagrams leave evenly at the link's rate times the speed (an upper
-        # bound for packets), not in one burst per engine step.
-        pace = (None if speed is None
-                else setup.coding.channel_bytes_per_frame * setup.frames_per_second * speed)
-        sink = open_sink(parsed, frame_bytes=unit, symbol_rate=symbol_rate, layer=layer.value,
-                         lander=lander, frame_type=setup.coding.frame_type,
-                         pace_bytes_per_s=pace, connect_timeout=connect_timeout,
-                         convolutional=convolutional)
+        p = sink_params(setup, layer, speed, parsed.scheme)
+        sink = open_sink(parsed, frame_bytes=p["frame_bytes"], symbol_rate=p["symbol_rate"],
+                         layer=p["layer"].value, lander=lander, frame_type=p["frame_type"],
+                         pace_bytes_per_s=p["pace_bytes_per_s"], connect_timeout=connect_timeout,
+                         convolutional=p["convolutional"])
+        layer = p["layer"]
         outputs.append(SinkOutput(sink, layer))
     return outputs
 
@@ -188,10 +177,11 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
                                              idle_vcid=setup.idle_vcid)
         outputs = [SinkOutput(receiver_sink, OutputLayer.CHANNEL)]
     ber = 0.0 if args.ideal_link else args.ber
+    bands, band_events = band_plan(profile, scenario, faults, setup, explicit=args.band is not None)
     engine_args: dict[str, Any] = dict(
         band=setup, sim=sim, sampler=sampler, duration_s=duration, speed=speed,
         idle=args.idle, outputs=outputs, link=LinkImpairment(ber, args.seed),
-        watch_keys=WATCH_KEYS,
+        watch_keys=WATCH_KEYS, bands=bands, band_events=band_events,
     )
     # The link model (emulator/links) needs the lander at its site: off in cruise.
     linked = None
@@ -202,10 +192,22 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
 
         emulator = linked = linked_emulator(profile, band.name, start_utc, seed=args.seed,
                                             ber_override=args.ber or None, **engine_args)
-        # The housekeeping's COM_LINK_UP, elevation and relay flag follow the same model.
-        schedule, band_name = linked.schedule, band.name
-        physics.set_link_oracle(lambda t: schedule.comms_at(band_name, t))
+        # The housekeeping's COM_LINK_UP, elevation and relay flag follow the
+        # same model, on the band in use.
+        schedule, engine = linked.schedule, linked
+        physics.set_link_oracle(lambda t: schedule.comms_at(engine.band.name, t))
+    # A band switch moves the sampler's APIDs (and the rig's) to the new band's VCs.
+    emulator.band_listeners.append(
+        lambda new: sampler.set_vcid_map(new.vcid_of_apid, new.channels[0].vcid))
     if rig is not None:
+        emulator.band_listeners.append(rig.band_changed)
+        if rig.router is not None:
+            def set_band(call: Any, rig: Any = rig) -> None:
+                value = call.args.get("band", "")
+                name = (BAND_NAMES[int(value)] if isinstance(value, int | float)
+                        and 0 <= int(value) < len(BAND_NAMES) else str(value))
+                emulator.request_band(rig.now, name, "telecommand")
+            rig.router.engine_actions["SET_BAND"] = set_band
         rig.engine(emulator)
         if linked is not None:
             if rig.inbox is not None:  # telecommands take the light time, lost in an outage
@@ -214,6 +216,35 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
                 rig.router.engine_actions["RECORDER_DUMP"] = (
                     lambda call: linked.recorder_dump(float(call.args.get("from_met_s", 0.0))))
     return emulator, receiver_sink, rig, (profile, band, scenario)
+
+
+def band_plan(profile: Any, scenario: Any, faults: list[Any], setup: BandSetup, *,
+              explicit: bool) -> tuple[dict[str, BandSetup], list[BandEvent]]:
+    """The profile's bands (each with the run's SCID) and the band events of the
+    scenario's ``bands`` steps and ``transmitter_fault`` faults. A step at t = 0
+    picks the start band unless ``--band`` did. A band the profile lacks is a
+    one-line error before anything is sent."""
+    known = {b.name: b for b in profile.bands}
+    bands = {name: dataclasses.replace(band_setup(b), scid=setup.scid)
+             for name, b in known.items()}
+    bands[setup.name] = setup
+    where = scenario.source or scenario.name
+    events: list[BandEvent] = []
+    for i, (t_s, name) in enumerate(scenario.band_steps):
+        if name not in known:
+            raise ConfigError(f"{where}: bands[{i}]: profile {profile.id} has no {name} band "
+                              f"(has: {', '.join(known)})")
+        if t_s == 0 and explicit:
+            continue  # --band picks the start band
+        events.append(BandEvent(t_s, name, "scenario"))
+    for f in (*scenario.faults, *faults):
+        if f.kind == "transmitter_fault":
+            if f.text("band") not in known:
+                raise ConfigError(f"fault {f.kind}: profile {profile.id} has no "
+                                  f"{f.text('band')} band (has: {', '.join(known)})")
+            events.append(BandEvent(f.at_s, f.text("band"), "fault",
+                                    fails=f.duration_s if f.duration_s else math.inf))
+    return bands, events
 
 
 def run(args: argparse.Namespace) -> int:
@@ -239,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
         from ..liveview import LiveView
 
         view = LiveView(
-            title=f"lunar-hil: {profile.name} | {band.name}-band {band.bit_rate_bps:,} bit/s | "
+            title=f"lunar-hil: {profile.name} | starts on {band.name}-band | "
             f"scenario {scenario.name} | speed {args.speed}",
             emulator=emulator, receiver_sink=receiver_sink, duration_s=emulator.duration_s,
         )
@@ -258,20 +289,22 @@ def run(args: argparse.Namespace) -> int:
         summary["interrupted"] = caught[0].name if caught else True
     summary["sinks"] = sink_counters(emulator)
     if receiver_sink is not None:
-        summary["receiver"] = receiver_sink.receiver.counters.as_dict()
+        summary["receiver"] = receiver_sink.totals().as_dict()
     if emulator.status.finished_reason:
         summary["finished_reason"] = emulator.status.finished_reason
     if args.json:
         print(json.dumps(summary))
     else:
-        nested = {"receiver", "sinks", "link", "boards", "uplink"}
+        nested = {"receiver", "sinks", "link", "boards", "uplink", "band_events"}
         print(" ".join(f"{k}={v}" for k, v in summary.items() if k not in nested))
         for key in ("link", "boards", "uplink"):
             part = summary.get(key)
             if isinstance(part, dict):
                 print(f"{key}: " + " ".join(f"{k}={v}" for k, v in part.items()))
+        for ev in summary.get("band_events", []):
+            print("band: " + " ".join(f"{k}={v}" for k, v in ev.items()))
         if receiver_sink is not None:
-            c = receiver_sink.receiver.counters
+            c = receiver_sink.totals()
             print(f"ground receiver: cadus={c.cadus} frames_ok={c.frames_ok} packets={c.packets} "
                   f"rs_corrected={c.rs_corrected_symbols} rs_uncorrectable={c.rs_uncorrectable} "
                   f"crc_errors={c.crc_errors}")

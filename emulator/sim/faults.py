@@ -23,7 +23,7 @@ from ..errors import ScenarioError
 __all__ = ["FAULT_KINDS", "Fault", "parse_fault_spec"]
 
 #: kind -> {parameter: default}. A default of ``None`` marks a required parameter;
-#: a str default marks a text parameter with the allowed values in SENSORS.
+#: a str default marks a text parameter with the allowed values in TEXT_CHOICES.
 FAULT_KINDS: Mapping[str, Mapping[str, float | str | None]] = MappingProxyType({
     # Loss of a fraction of battery capacity (a cell string opens). Energy above
     # the new capacity is lost with it.
@@ -41,9 +41,17 @@ FAULT_KINDS: Mapping[str, Mapping[str, float | str | None]] = MappingProxyType({
     # at_s with the lander that low (so one scenario fits landers of any speed).
     "lrf_altitude_jump": {"jump_m": 3000.0, "slope_drop_m": 0.0, "slope_length_m": 20000.0,
                           "below_altitude_m": 0.0},
+    # The named band's transmitter (or its amplifier) fails: the downlink falls
+    # back to S-band (else another working band) and that band refuses switches
+    # until the fault clears (``duration``). It acts in the downlink engine.
+    "transmitter_fault": {"band": "Ka"},
 })
 
 SENSORS = ("lrf", "imu", "thermal")
+BANDS = ("S", "X", "Ka")
+#: Allowed values of the text parameters.
+TEXT_CHOICES: Mapping[str, tuple[str, ...]] = MappingProxyType({"sensor": SENSORS,
+                                                                "band": BANDS})
 
 
 @dataclass(frozen=True)
@@ -79,9 +87,10 @@ class Fault:
                 )
             default = allowed[key]
             if isinstance(default, str):
-                if value not in SENSORS:
+                choices = TEXT_CHOICES[key]
+                if value not in choices:
                     raise ScenarioError(
-                        f"fault {self.kind}: {key} must be one of {', '.join(SENSORS)}, got {value!r}"
+                        f"fault {self.kind}: {key} must be one of {', '.join(choices)}, got {value!r}"
                     )
                 merged[key] = str(value)
             else:

@@ -16,6 +16,9 @@ a path. Format::
                               # epoch when the site's local solar time is this
     solar_declination_deg: 0.0   # optional what-if, -1.54..1.54 (else from the date)
     relay_deploy_s: [600, 1800]  # optional (cruise), one entry per relay
+    bands:                       # optional band steps: the downlink switches band
+      - {at_s: 0, band: S}       #   (rate, frame length and coding change together)
+      - {at_s: 1800, band: Ka}
     faults:                      # optional: CLI strings or mappings
       - heater_stuck_off@3600
       - {kind: sensor_dropout, at_s: 60, duration_s: 30, params: {sensor: lrf}}
@@ -37,7 +40,7 @@ import yaml
 from ..errors import ConfigError, ScenarioError
 from ..timebase import parse_utc
 from ..yamlsafe import YamlRefused, load_yaml_file
-from .faults import Fault, parse_fault_spec
+from .faults import BANDS, Fault, parse_fault_spec
 
 __all__ = ["DEFAULT_EPOCH_UTC", "PHASES", "Scenario", "list_scenarios", "load_scenario", "scenario_from_mapping"]
 
@@ -47,7 +50,7 @@ DEFAULT_EPOCH_UTC = datetime(2027, 1, 1, tzinfo=UTC)
 _MAX_DECLINATION_DEG = 1.54  # the Moon's equator is tilted 1.54° to the ecliptic
 _KEYS = {
     "name", "description", "phase", "duration_s", "start_local_time_h",
-    "solar_declination_deg", "relay_deploy_s", "faults", "epoch",
+    "solar_declination_deg", "relay_deploy_s", "faults", "epoch", "bands",
 }
 
 
@@ -65,6 +68,8 @@ class Scenario:
     relay_deploy_s: tuple[float, ...] = ()
     source: str = ""  # file it came from, for messages
     epoch_utc: datetime = DEFAULT_EPOCH_UTC
+    #: Band steps: (sim time, band name), in time order.
+    band_steps: tuple[tuple[float, str], ...] = ()
 
     def with_faults(self, faults: Sequence[Fault]) -> Scenario:
         """A copy with more faults appended (e.g. from the CLI)."""
@@ -191,11 +196,25 @@ def scenario_from_mapping(data: Any, *, source: str = "<scenario>") -> Scenario:
             faults.append(_fault(item))
         except ScenarioError as exc:
             raise fail(f"faults[{i}]", str(exc)) from None
+    steps_raw = data.get("bands", []) or []
+    if not isinstance(steps_raw, list):
+        raise fail("bands", "must be a list of {at_s: SECONDS, band: S|X|Ka}")
+    steps: list[tuple[float, str]] = []
+    for i, item in enumerate(steps_raw):
+        if not isinstance(item, Mapping) or set(item) != {"at_s", "band"}:
+            raise fail(f"bands[{i}]", "must be a mapping {at_s: SECONDS, band: S|X|Ka}")
+        at = _finite(item["at_s"])
+        if at is None or at < 0:
+            raise fail(f"bands[{i}].at_s", f"must be a time >= 0, got {_short(item['at_s'])}")
+        if item["band"] not in BANDS:
+            raise fail(f"bands[{i}].band", f"must be one of {', '.join(BANDS)}, "
+                       f"got {_short(item['band'])}")
+        steps.append((at, str(item["band"])))
     return Scenario(
         name=name, description=description, duration_s=duration, phase=phase,
         start_local_time_h=local_time, faults=tuple(faults),
         solar_declination_deg=declination, relay_deploy_s=tuple(sorted(relays)),
-        source=source, epoch_utc=epoch,
+        source=source, epoch_utc=epoch, band_steps=tuple(sorted(steps)),
     )
 
 
