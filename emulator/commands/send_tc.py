@@ -6,7 +6,10 @@ packet in a TC transfer frame in a CLTU, and sends it to the emulator's
 runs FOP-1 against the CLCW it reads back from the downlink (``--tm URL``): it
 learns V(R) from the first CLCW, unlocks a FARM in Lockout, retransmits on the
 Retransmit flag or its timer, and finishes when the CLCW's N(R) has moved past
-the command.  ``--bypass`` sends a Type-BD frame once and reads nothing back.
+the command.  While the CLCW's Wait flag is set (the lander's command buffer is
+full) it holds: the command is not sent, nor sent again, until Wait clears; then
+what the FARM discarded goes again (FOP-1 'Retransmit with Wait', 232.1 S3).
+``--bypass`` sends a Type-BD frame once and reads nothing back.
 """
 
 from __future__ import annotations
@@ -246,29 +249,35 @@ async def send(args: argparse.Namespace, profile: Any, packet: bytes) -> dict[st
                 raise LinkError(f"{args.tm}: no CLCW received within {args.timeout:g} s")
             result["nr_before"] = first.report_value
             result["lockout_before"] = first.lockout
-            for frame in fop.initialize(first):
-                await out.send(encode_cltu(frame.pack()))
-                sent += 1
-            frame = fop.send(packet, time.monotonic())
-            result["ns"] = frame.header.seq
-            await out.send(encode_cltu(frame.pack()))
-            sent += 1
+            result["wait_before"] = first.wait
+
+            async def transmit(frames: list[TcFrame]) -> None:
+                nonlocal sent
+                for f in frames:
+                    if f.header.frame_type == "AD":
+                        result.setdefault("ns", f.header.seq)
+                    await out.send(encode_cltu(f.pack()))
+                    sent += 1
+
+            await transmit(fop.initialize(first))
+            # Sent now, or held in FOP-1's queue while the FARM reports Wait.
+            await transmit(fop.request(packet, time.monotonic()))
             last = first
             while not fop.done:
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    held = " (held: the lander reports Wait)" if fop.holding else ""
                     raise LinkError(f"send-tc: {args.command} not acknowledged within "
-                                    f"{args.timeout:g} s (N(R) stays {last.report_value})")
+                                    f"{args.timeout:g} s (N(R) stays {last.report_value}){held}")
                 clcw = await reader.next(min(left, args.t1 / 4))
                 now = time.monotonic()
                 again = fop.on_timer(now) if clcw is None else fop.on_clcw(clcw, now)
                 last = clcw or last
-                for f in again:
-                    await out.send(encode_cltu(f.pack()))
-                    sent += 1
+                await transmit(again)
             result.update(nr_after=last.report_value, cltus_sent=sent,
                           retransmissions=fop.counters["retransmissions"],
-                          unlocks=fop.counters["unlocks"], confirmed=True)
+                          unlocks=fop.counters["unlocks"], waits=fop.counters["waits"],
+                          confirmed=True)
     return result
 
 
