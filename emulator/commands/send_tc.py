@@ -271,7 +271,10 @@ async def send(args: argparse.Namespace, profile: Any, packet: bytes) -> dict[st
                                     f"{args.timeout:g} s (N(R) stays {last.report_value}){held}")
                 clcw = await reader.next(min(left, args.t1 / 4))
                 now = time.monotonic()
-                again = fop.on_timer(now) if clcw is None else fop.on_clcw(clcw, now)
+                again = [] if clcw is None else fop.on_clcw(clcw, now)
+                # T1 runs whether or not CLCWs come (a live downlink brings one per
+                # frame): a frame lost on the way is sent again when it expires.
+                again += fop.on_timer(now)
                 last = clcw or last
                 await transmit(again)
             result.update(nr_after=last.report_value, cltus_sent=sent,
