@@ -41,14 +41,18 @@ from .band import BandSetup, playback_vcid
 from .engine import Emulator, Streams, _concat_batches
 from .layers import OutputLayer
 
-__all__ = ["DEFAULT_RECORDER_BYTES", "DEFAULT_STORE_BYTES", "LinkedEmulator", "OnboardStore",
-           "PacketRecorder", "linked_emulator", "playback_vcid"]
+__all__ = ["DEFAULT_RECORDER_BYTES", "DEFAULT_RELAY_BYTES", "DEFAULT_STORE_BYTES",
+           "LinkedEmulator", "OnboardStore", "PacketRecorder", "RelayBuffer", "linked_emulator",
+           "playback_vcid"]
 
 #: On-board store size (assumed: a 64 MiB telemetry partition of the flight
 #: computer's mass memory; the seeds give no figure).
 DEFAULT_STORE_BYTES: Final = 64 * 1024 * 1024
 #: Flight recorder size (assumed, like the store: a 64 MiB partition).
 DEFAULT_RECORDER_BYTES: Final = 64 * 1024 * 1024
+#: A relay's store-and-forward memory (assumed: the seeds give no figure; a
+#: 256 MiB partition holds about 100 s of Ka-band frames or 18 h of S-band).
+DEFAULT_RELAY_BYTES: Final = 256 * 1024 * 1024
 #: Share of the budget's BER that arrives in bursts (Viterbi output, fades).
 BURST_SHARE: Final = 0.2
 NO_RF_AVAILABLE_BIT: Final = 1 << 15  # CCSDS 232.0 4.2.1.8 (CLCW bit 16)
@@ -179,6 +183,53 @@ class PacketRecorder:
         return np.concatenate(datas), np.concatenate(offs)
 
 
+class RelayBuffer:
+    """A relay's store-and-forward memory: the lander's transfer frames it took
+    while no ground station was in its view, first in first out, bounded in
+    bytes. Idle frames are not kept (a relay drops fill). What does not fit is
+    counted as overflow (the newest frames are lost, the oldest kept)."""
+
+    def __init__(self, name: str, capacity_bytes: int = DEFAULT_RELAY_BYTES) -> None:
+        self.name = name
+        self.capacity_bytes = int(capacity_bytes)
+        self._frames: dict[str, deque[U8]] = {}  # band -> (n, frame length) blocks
+        self.bytes = 0
+        self.frames = 0
+        self.stored_frames = 0
+        self.forwarded_frames = 0
+        self.overflow_frames = 0
+
+    def put(self, band: str, frames: U8) -> None:
+        if not frames.shape[0]:
+            return
+        fit = min(frames.shape[0], (self.capacity_bytes - self.bytes) // frames.shape[1])
+        self.overflow_frames += frames.shape[0] - fit
+        if fit > 0:
+            self._frames.setdefault(band, deque()).append(frames[:fit].copy())
+            self.bytes += fit * frames.shape[1]
+            self.frames += fit
+            self.stored_frames += fit
+
+    def holds(self, band: str) -> bool:
+        return bool(self._frames.get(band))
+
+    def take(self, band: str) -> U8 | None:
+        """Every frame held for ``band``, oldest first, removed."""
+        blocks = self._frames.pop(band, None)
+        if not blocks:
+            return None
+        out = np.concatenate(list(blocks))
+        self.bytes -= out.size
+        self.frames -= out.shape[0]
+        self.forwarded_frames += out.shape[0]
+        return out
+
+    def counters(self) -> dict[str, int]:
+        return {"frames": self.frames, "bytes": self.bytes, "stored_frames": self.stored_frames,
+                "forwarded_frames": self.forwarded_frames,
+                "overflow_frames": self.overflow_frames}
+
+
 def with_playback_channel(band: BandSetup) -> tuple[BandSetup, int]:
     """The band with the playback VC added at the lowest priority."""
     import dataclasses
@@ -212,6 +263,8 @@ class LinkedEmulator(Emulator):
         self._outage_s_before = 0.0  # outage seconds on the bands used before this one
         self._outage_frames_at_entry = 0
         self.handover_lost_packets = 0
+        #: One store-and-forward buffer per relay, by name.
+        self.relays = {r.name: RelayBuffer(r.name) for r in schedule.relays}
         self._segments: list[tuple[int, int]] = []  # (frames, schedule index) per batch
         #: Runs of periods at once at max speed without idle (False: one by one,
         #: the reference the tests compare the runs with).
@@ -228,6 +281,13 @@ class LinkedEmulator(Emulator):
         # A copy: the schedule is cached and shared between runs in one process.
         self._tl = copy.deepcopy(self.schedule.timeline(band.name))
         self._deliver = self._tl.delivering()
+        # Periods whose frames a relay takes and holds (it sees no station yet).
+        self._hold = self._tl.relay_store & (self._tl.path_index >= 1) & ~self._tl.no_bit_lock
+        # (R, N): relay r sees a station that receives this band: it forwards.
+        fwd = self.schedule.relay_station_visible(band.name)
+        self._relay_forward: npt.NDArray[np.bool_] = (
+            np.asarray(fwd.any(axis=1), dtype=np.bool_) if fwd.size
+            else np.zeros((len(self.relays), self._deliver.size), dtype=np.bool_))
         self._outage_frames_at_entry = self.outage_frames
 
     @property
@@ -244,7 +304,8 @@ class LinkedEmulator(Emulator):
         in an outage they cannot reach the ground and are counted as lost."""
         self._segments = []
         t = self.time_of_frame(k)
-        if not self.delivering(t):
+        i = self.schedule.index(t)
+        if not (self._deliver[i] or self._hold[i]):
             self.handover_lost_packets += self.mux.pending_packets()
             for c in self.mux.channels:  # drop the tails
                 self.mux.pull_channel(c.vcid, self.mux.pending_bytes(c.vcid) // self.mux.zone_length)
@@ -329,7 +390,8 @@ class LinkedEmulator(Emulator):
         step_s, n_sched = self.schedule.step_s, self.schedule.seconds.size
         i_sched = np.clip(np.floor_divide(self._t_origin + a_k / self.frames_per_second, step_s),
                           0, n_sched - 1).astype(np.int64)
-        up = self._deliver[i_sched]
+        # Frames are made while a path delivers them or a relay takes them to hold.
+        up = (self._deliver | self._hold)[i_sched]
         n_periods = a_k.size
         bulk = n_periods - (1 if last else 0)  # the final period is done on its own
         if self.full_link or not self.bulk_runs:
@@ -534,8 +596,14 @@ class LinkedEmulator(Emulator):
         convolutional state), so the bytes are those of one piece.
         """
         out = dict.fromkeys(self.layers, b"")
+        pieces: dict[OutputLayer, list[bytes]] = {layer: [] for layer in self.layers}
         if not batches:
-            return out
+            # The lander sends nothing now, but a relay may see a station again.
+            i = self.schedule.index(self._block_t0)
+            held = self._take_forwarded(i)
+            if held is None:
+                return out
+            return self._encode_frames(held, np.array([held.shape[0]]), np.array([i]), 0)
         batch = _concat_batches(batches)
         counts = np.array([c for c, _ in self._segments], dtype=np.int64)
         idx = np.array([i for _, i in self._segments], dtype=np.int64)
@@ -548,7 +616,6 @@ class LinkedEmulator(Emulator):
                 f0 = int(seg_end[cuts[-1] - 1]) if cuts[-1] else 0
                 j = int(np.searchsorted(seg_end, f0 + self.ENCODE_FRAMES, side="right"))
                 cuts.append(max(j, cuts[-1] + 1))
-        pieces: dict[OutputLayer, list[bytes]] = {layer: [] for layer in self.layers}
         for s0, s1 in itertools.pairwise(cuts):
             f0 = int(seg_end[s0 - 1]) if s0 else 0
             f1 = int(seg_end[s1 - 1])
@@ -563,16 +630,81 @@ class LinkedEmulator(Emulator):
 
     def _encode_piece(self, batch: MuxBatch, counts: npt.NDArray[np.int64],
                       idx: npt.NDArray[np.int64]) -> dict[OutputLayer, bytes]:
-        out = dict.fromkeys(self.layers, b"")
-        n = len(batch)
         ocf = None
         if self.band.coding.ocf:
             flags = (np.where(self._tl.path_index[idx] < 0, NO_RF_AVAILABLE_BIT, 0)
                      | np.where(self._tl.margin_db[idx] < 0.0, NO_BIT_LOCK_BIT, 0))
             ocf = (np.uint32(self.clcw_word or 0) | np.repeat(flags, counts)).astype(np.uint32)
         frames = self.framer.frame(batch.vcids, batch.first_header_pointers, batch.zones, ocf)
+        idle = batch.idle
+        hold = self._hold[idx]
+        band = self.band.name
+        if not hold.any() and not any(buf.holds(band) for buf in self.relays.values()):
+            return self._encode_frames(frames, counts, idx, int(np.count_nonzero(idle)))
+        # Segment by segment, in time order: a period whose frames a relay takes
+        # while it sees no station goes to that relay (not its idle frames); at
+        # the first period a relay holding frames sees a station again, they go
+        # out there, before the frames made after them.
+        parts: list[dict[OutputLayer, bytes]] = []
+        ends = np.cumsum(counts)
+        first = ends - counts
+        via = self._tl.path_index[idx] - 1
+        relays = list(self.relays.values())
+
+        def flush_live(j0: int, j1: int) -> None:
+            if j1 > j0:
+                r0, r1 = int(first[j0]), int(ends[j1 - 1])
+                parts.append(self._encode_frames(frames[r0:r1], counts[j0:j1], idx[j0:j1],
+                                                 int(np.count_nonzero(idle[r0:r1]))))
+
+        live_from = 0
+        for j in range(counts.size):
+            if hold[j]:
+                flush_live(live_from, j)
+                live_from = j + 1
+                r0, r1 = int(first[j]), int(ends[j])
+                relays[int(via[j])].put(band, frames[r0:r1][~idle[r0:r1]])
+            elif self._first_forward(idx, j, j + 1) is not None:
+                flush_live(live_from, j)
+                live_from = j
+                held = self._take_forwarded(int(idx[j]))
+                assert held is not None
+                parts.append(self._encode_frames(held, np.array([held.shape[0]]),
+                                                 idx[j : j + 1], 0))
+        flush_live(live_from, counts.size)
+        if len(parts) == 1:
+            return parts[0]
+        return {layer: b"".join(p[layer] for p in parts) for layer in self.layers}
+
+    def _first_forward(self, idx: npt.NDArray[np.int64], start: int,
+                       stop: int | None = None) -> int | None:
+        """The first segment in ``[start, stop)`` at which a relay holding
+        frames of this band sees a station."""
+        holders = [r for r, buf in enumerate(self.relays.values()) if buf.holds(self.band.name)]
+        if not holders or start >= idx.size:
+            return None
+        fwd = self._relay_forward[holders][:, idx[start:stop]].any(axis=0)
+        hit = np.flatnonzero(fwd)
+        return start + int(hit[0]) if hit.size else None
+
+    def _take_forwarded(self, i: int) -> U8 | None:
+        """The frames of this band held by every relay that sees a station at
+        schedule step ``i``: all of them at once, the relay's trunk to Earth
+        being faster than the lander's link to it (assumed)."""
+        got = [f for r, buf in enumerate(self.relays.values())
+               if self._relay_forward[r, i] and (f := buf.take(self.band.name)) is not None]
+        return np.concatenate(got) if got else None
+
+    def _encode_frames(self, frames: U8, counts: npt.NDArray[np.int64],
+                       idx: npt.NDArray[np.int64], n_idle: int) -> dict[OutputLayer, bytes]:
+        """Code and impair transfer frames that reach the ground (segments of
+        ``counts`` frames at schedule steps ``idx``)."""
+        out = dict.fromkeys(self.layers, b"")
+        n = frames.shape[0]
+        if not n:
+            return out
         self.status.frames += n
-        self.status.idle_frames += int(np.count_nonzero(batch.idle))
+        self.status.idle_frames += n_idle
         if OutputLayer.FRAMES in self.layers:
             out[OutputLayer.FRAMES] = frames.tobytes()
         if self._packet_demux is not None:
@@ -633,6 +765,7 @@ class LinkedEmulator(Emulator):
             "recorder_overwritten_packets": self.recorder.overwritten_packets,
             "recorder_dumped_packets": self.dumped_packets,
             **self.store.counters(),
+            "relays": {name: buf.counters() for name, buf in self.relays.items()},
         }
 
 
