@@ -555,12 +555,10 @@ class Emulator:
             k1 = min(self.end_frame, k + stride)
             t_next = self._next_band_event_t()
             if t_next is not None and t_next < self.time_of_frame(k1):
-                # End the step at the first mux-period boundary at or after the event.
-                period = self.period_frames
-                ks = math.ceil((t_next - self._t_origin) * self.frames_per_second / period
-                               - 1e-9) * period
-                k1 = max(min(k1, ks), k + period) if ks > k else k1
-                k1 = min(k1, self.end_frame)
+                # End the step at the first frame slot at or after the event
+                # (the last mux period of the step is then a short one).
+                ks = math.ceil((t_next - self._t_origin) * self.frames_per_second - 1e-9)
+                k1 = min(k1, max(ks, k + 1))
             last = k1 >= self.end_frame
             data = self.step(k, k1, last=last)
             if self.lost_at_s is not None:

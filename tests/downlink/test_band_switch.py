@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,11 +42,6 @@ CODED = {"S": 2, "X": 1, "Ka": 1}  # channel bytes per CADU byte (r=1/2 on S)
 
 def fps(band: str) -> float:
     return RATE[band] / (8 * CADU[band])
-
-
-def period(band: str) -> int:
-    """Frame slots per mux period on a full link: 0.1 s of frames, rounded."""
-    return max(1, round(0.1 * fps(band)))
 
 
 def scenario(tmp_path: Path, steps: list[tuple[float, str]], duration: float = 120.0,
@@ -101,13 +97,13 @@ def test_scenario_steps_switch_rate_frame_length_and_coding(tmp_path: Path) -> N
     events = summary["band_events"]
     assert [(e["from"], e["to"]) for e in events] == [("X", "S"), ("S", "X"), ("X", "Ka")]
     assert summary["band"] == "Ka"
-    # The S->X switch: the first 0.1 s mux-period boundary at or after 40 s,
-    # plus at most one frame per VC for the tails of packets already started.
-    boundary_s = math.ceil(40 * fps("S") / period("S")) * period("S")
+    # The S->X switch: the first S frame slot at or after 40 s, plus at most
+    # one frame per VC for the tails of packets already started.
+    boundary_s = math.ceil(40 * fps("S"))
     frames_s = round(events[1]["t_s"] * fps("S"))
     assert boundary_s <= frames_s <= boundary_s + 2
     t_x = events[1]["t_s"]
-    boundary_x = math.ceil((80 - t_x) * fps("X") / period("X")) * period("X")
+    boundary_x = math.ceil((80 - t_x) * fps("X"))
     frames_x = round((events[2]["t_s"] - t_x) * fps("X"))
     assert boundary_x <= frames_x <= boundary_x + 2
     frames_ka = math.floor((120 - events[2]["t_s"]) * fps("Ka") + 1e-9)
@@ -171,16 +167,21 @@ def test_handover_moves_a_backlog_to_the_new_band_without_loss(tmp_path: Path) -
         assert s == list(range(s[0], s[0] + len(s))), apid  # in order, no gap, no repeat
 
 
-def test_transmitter_fault_falls_back_to_s_and_refuses_the_failed_band(tmp_path: Path) -> None:
+@pytest.mark.parametrize("idle", [[], ["--idle"]])
+def test_transmitter_fault_falls_back_to_s_and_refuses_the_failed_band(
+        tmp_path: Path, idle: list[str]) -> None:
+    """With or without idle frames (60 s mux periods at max without them), the
+    events take effect at their own times, not at a period boundary."""
     sc = scenario(tmp_path, [(50, "Ka"), (90, "Ka")], duration=100,
                   faults=["transmitter_fault@20:band=Ka,duration=50"])
     emu = emulator("--profile", "apex-1.0", "--band", "Ka", "--scenario", str(sc),
-                   "--speed", "max", "--idle", "--ideal-link",
+                   "--speed", "max", *idle, "--ideal-link",
                    "--out", f"file:{tmp_path / 'x.bin'}")
     summary = asyncio.run(emu.run())
     ev = summary["band_events"]
     assert ev[0]["event"] == "transmitter_fault" and ev[0]["band"] == "Ka"
     assert ev[1]["event"] == "switch" and (ev[1]["from"], ev[1]["to"]) == ("Ka", "S")
+    assert 20 <= ev[1]["t_s"] < 20.01  # the next Ka slot, plus a tail frame or two
     assert "Ka failed" in ev[1]["reason"]
     # 50 s: still failed (until 70 s): refused. 90 s: repaired: back on Ka.
     assert ev[2]["event"] == "refused" and ev[2]["band"] == "Ka"
