@@ -17,6 +17,7 @@ import math
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,9 @@ from lunar_hil.emulator.ccsds.packets import build_space_packets
 from lunar_hil.emulator.ccsds.receiver import Receiver
 from lunar_hil.emulator.commands.run import build_emulator, register
 from lunar_hil.profiles.loader import load_profile
+from tests.conftest import MosquittoBroker
+from tests.drivers.aio import run_bounded
+from tests.drivers.test_mqtt import Subscriber
 
 CLI = [sys.executable, "-m", "lunar_hil.emulator.cli"]
 
@@ -296,3 +300,34 @@ def test_take_unsent_leaves_only_the_started_packet(lengths: list[int], zones: i
     assert whole.endswith(handed)
     n_handed = starts.size
     assert n_handed == 0 or handed == b"".join(packets[-n_handed:])
+
+
+def test_mqtt_frames_follow_the_band(tmp_path: Path, mosquitto_broker: MosquittoBroker) -> None:
+    """A real mosquitto broker and an independent subscriber: one transfer frame
+    per message, S-band frames (223 octets) until the switch, X-band (1115) after."""
+    sc = scenario(tmp_path, [(0, "S"), (3, "X")], duration=6)
+    prefix = f"bandtest{uuid.uuid4().hex[:8]}"
+    url = mosquitto_broker.url(prefix, layer="frames", qos="1")
+    emu = emulator("--profile", "apex-1.0", "--scenario", str(sc), "--speed", "3",
+                   "--ideal-link", "--out", url)
+
+    async def main() -> tuple[list[bytes], dict[str, Any]]:
+        sub = Subscriber(mosquitto_broker, f"{prefix}/apex-1.0/tm/frames/#")
+        sub.start()
+        await asyncio.wait_for(sub.subscribed.wait(), 10)
+        summary = await emu.run()
+        deadline = asyncio.get_running_loop().time() + 20
+        while len(sub.messages) < summary["frames"]:
+            assert asyncio.get_running_loop().time() < deadline, len(sub.messages)
+            await asyncio.sleep(0.05)
+        await sub.stop()
+        return sub.messages, summary
+
+    messages, summary = run_bounded(main(), 60)
+    switch = summary["band_events"][1]
+    n_s = round(switch["t_s"] * fps("S"))
+    sizes = [len(m) for m in messages]
+    assert sizes[:n_s] == [223] * n_s
+    assert set(sizes[n_s:]) == {1115}
+    assert len(sizes) == summary["frames"] == n_s + math.floor((6 - switch["t_s"]) * fps("X")
+                                                               + 1e-9)
