@@ -94,6 +94,7 @@ class HilRig:
         self.router: CommandRouter | None = None
         self.eps_status: bp.EpsStatus | None = None
         self._now = 0.0
+        self._clock: Any = None  # the engine's SimClock, once an engine is attached
         self._source: Any = None
         self._pump: asyncio.Task[None] | None = None
         self._payload_seq = SequenceCounter()
@@ -117,7 +118,7 @@ class HilRig:
             self.receiver = UplinkReceiver(scid=self.scid, vcid=self.tc_vcid,
                                            commands=CommandTable.from_profile(self.profile),
                                            dispatch=self.router)
-            self.inbox = UplinkInbox(self.receiver, lambda: self._now, self.light_time_s)
+            self.inbox = UplinkInbox(self.receiver, self._arrival_time, self.light_time_s)
 
     async def open(self) -> None:
         """Start reading the uplink driver (call inside the engine's event loop)."""
@@ -279,6 +280,17 @@ class HilRig:
         """The sim time the rig last delivered the uplink at (the step start)."""
         return self._now
 
+    def _arrival_time(self) -> float:
+        """Sim time at which uplink bytes arrive now. At 1x and xN it is the
+        engine clock's (wall time times the speed): bytes that came in while the
+        engine waited for a step's end arrive inside that step, not at its
+        start, so the command buffer drains from when they really came.
+        At max speed (no wall-clock meaning) the last step start."""
+        clock = self._clock
+        if clock is None or clock.speed is None:
+            return self._now
+        return max(self._now, clock.wall_elapsed * clock.speed)
+
     def band_changed(self, setup: Any) -> None:
         """A band switch: the rig's packets go on the VCs their APIDs have there."""
         vcs = dict(setup.vcid_of_apid)
@@ -289,6 +301,7 @@ class HilRig:
     def engine(self, emulator: Any) -> None:
         """The engine whose OCF word the rig keeps current."""
         self.rigged_sim.engine = emulator
+        self._clock = getattr(emulator, "clock", None)
         word = self.clcw_word()
         if word is not None:
             emulator.clcw_word = word
