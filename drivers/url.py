@@ -47,8 +47,10 @@ _ALLOWED_PARAMS: dict[str, frozenset[str]] = {
     "mqtt": frozenset({"qos", "client_id", "queue_bytes", "batch", "tls", "ca"}),
     "iq": frozenset({"samp_rate", "baud", "diff", "ebn0"}),
 }
-# ``layer`` (which downlink layer an output takes) is read by the emulator, for any scheme.
-_ALLOWED_PARAMS = {scheme: names | {"layer"} for scheme, names in _ALLOWED_PARAMS.items()}
+# ``layer`` (which downlink layer an output takes) and ``band`` (an output that
+# takes one band only, like a ground station's receiver for that band) are read
+# by the emulator, for any scheme.
+_ALLOWED_PARAMS = {scheme: names | {"layer", "band"} for scheme, names in _ALLOWED_PARAMS.items()}
 _INT_PARAMS = frozenset({"baud", "queue_bytes", "stall_ms", "qos", "batch", "samp_rate", "diff",
                          "tls"})
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")

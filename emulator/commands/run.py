@@ -69,7 +69,8 @@ def register(sub: Any) -> None:
                    "tcp+connect://H:P, serial:DEV?baud=N, pty, mqtt://H:P/PREFIX, "
                    "iq:PATH?samp_rate=N; add ?layer=frames (transfer frames) or "
                    "?layer=packets (space packets) to feed Yamcs/COSMOS, ?layer=cadu for "
-                   "the CADUs before convolutional coding, instead of the coded channel stream")
+                   "the CADUs before convolutional coding, instead of the coded channel stream; "
+                   "?band=S|X|Ka for an output that takes that band only")
     p.add_argument("--uplink", metavar="URL",
                    help="telecommand input URL (CLTUs): udp://H:P, tcp://H:P, file:PATH, pty, "
                    "serial:DEV, mqtt://H:P/PREFIX (PREFIX/LANDER/tc)")
@@ -91,7 +92,7 @@ def register(sub: Any) -> None:
 
 def open_outputs(
     urls: list[str], setup: BandSetup, *, lander: str = "lander", speed: float | None = None,
-    connect_timeout: float | None = None,
+    connect_timeout: float | None = None, bands: dict[str, BandSetup] | None = None,
 ) -> list[SinkOutput]:
     """The sinks of ``--out URL...``, each with its layer (``?layer=``), not yet opened.
 
@@ -105,13 +106,23 @@ def open_outputs(
     for text in urls:
         parsed = parse_url(text)
         layer = OutputLayer.parse(parsed.params.get("layer", OutputLayer.CHANNEL), parsed.display)
-        p = sink_params(setup, layer, speed, parsed.scheme)
+        only = None
+        if "band" in parsed.params:
+            # This output takes one band only, in that band's units.
+            known = bands or {setup.name: setup}
+            match = [n for n in known if n.lower() == parsed.params["band"].lower()]
+            if not match:
+                raise ConfigError(f"{parsed.display}: band={parsed.params['band'][:20]!r}: "
+                                  f"no such band (has: {', '.join(known)})")
+            only = match[0]
+            p = sink_params(known[only], layer, speed, parsed.scheme)
+        else:
+            p = sink_params(setup, layer, speed, parsed.scheme)
         sink = open_sink(parsed, frame_bytes=p["frame_bytes"], symbol_rate=p["symbol_rate"],
                          layer=p["layer"].value, lander=lander, frame_type=p["frame_type"],
                          pace_bytes_per_s=p["pace_bytes_per_s"], connect_timeout=connect_timeout,
                          convolutional=p["convolutional"])
-        layer = p["layer"]
-        outputs.append(SinkOutput(sink, layer))
+        outputs.append(SinkOutput(sink, p["layer"], only))
     return outputs
 
 
@@ -166,10 +177,12 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
                     speed=speed, epoch_cuc_seconds=epoch_cuc, lander=lander)
     if rig is not None:
         sim, sampler = rig.bind(sim, sampler)
+    bands, band_events = band_plan(profile, scenario, faults, setup, explicit=args.band is not None)
     receiver_sink = None
     if args.out:
         outputs = open_outputs(args.out, setup, lander=lander, speed=speed,
-                               connect_timeout=getattr(args, "connect_timeout", None))
+                               connect_timeout=getattr(args, "connect_timeout", None),
+                               bands=bands)
     else:
         from ..downlink import EmbeddedReceiverSink
 
@@ -177,7 +190,6 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
                                              idle_vcid=setup.idle_vcid)
         outputs = [SinkOutput(receiver_sink, OutputLayer.CHANNEL)]
     ber = 0.0 if args.ideal_link else args.ber
-    bands, band_events = band_plan(profile, scenario, faults, setup, explicit=args.band is not None)
     engine_args: dict[str, Any] = dict(
         band=setup, sim=sim, sampler=sampler, duration_s=duration, speed=speed,
         idle=args.idle, outputs=outputs, link=LinkImpairment(ber, args.seed),

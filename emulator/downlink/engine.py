@@ -92,10 +92,12 @@ class Sink(Protocol):
 
 
 class SinkOutput(NamedTuple):
-    """One output of a run: where the bytes go and which layer it takes."""
+    """One output of a run: where the bytes go, which layer it takes, and with
+    ``band`` set, the one band it takes (it gets nothing while another is on)."""
 
     sink: Sink
     layer: OutputLayer = OutputLayer.CHANNEL
+    band: str | None = None
 
 
 @dataclass
@@ -576,11 +578,13 @@ class Emulator:
         (its unit, rate and coding); the others carry bytes and need nothing."""
         for output in self.outputs:
             retune = getattr(output.sink, "retune", None)
-            if retune is not None:
+            if retune is not None and output.band is None:
                 await retune(**sink_params(self.band, output.layer, self.speed))
 
     async def _fan_out(self, data: dict[OutputLayer, bytes]) -> None:
-        writes = [o.sink.write(data[o.layer]) for o in self.outputs if data[o.layer]]
+        band = self.band.name
+        writes = [o.sink.write(data[o.layer]) for o in self.outputs
+                  if data[o.layer] and (o.band is None or o.band == band)]
         if len(writes) == 1:
             await writes[0]
         elif writes:

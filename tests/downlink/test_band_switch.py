@@ -331,3 +331,36 @@ def test_mqtt_frames_follow_the_band(tmp_path: Path, mosquitto_broker: Mosquitto
     assert set(sizes[n_s:]) == {1115}
     assert len(sizes) == summary["frames"] == n_s + math.floor((6 - switch["t_s"]) * fps("X")
                                                                + 1e-9)
+
+
+def test_outputs_per_band_decode_each_with_its_own_band(tmp_path: Path) -> None:
+    """``?band=`` makes an output one ground receiver chain: it gets only that
+    band's stream, so ``decode --band`` reads each file as it is."""
+    sc = scenario(tmp_path, [(0, "S"), (30, "X"), (60, "S")], duration=90)
+    s_file, x_file = tmp_path / "s.bin", tmp_path / "x.bin"
+    r = subprocess.run([*CLI, "run", "--profile", "apex-1.0", "--scenario", str(sc), "--speed",
+                        "max", "--idle", "--ideal-link", "--out", f"file:{s_file}?band=S",
+                        "--out", f"file:{x_file}?band=x", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    sw = [e for e in summary["band_events"] if e["event"] == "switch"]
+    frames_s = round(sw[1]["t_s"] * fps("S")) + math.floor((90 - sw[2]["t_s"]) * fps("S") + 1e-9)
+    frames_x = round((sw[2]["t_s"] - sw[1]["t_s"]) * fps("X"))
+    assert s_file.stat().st_size == frames_s * CADU["S"] * 2
+    assert x_file.stat().st_size == frames_x * CADU["X"]
+    packets = 0
+    for band, f, frames in (("S", s_file, frames_s), ("X", x_file, frames_x)):
+        d = subprocess.run([*CLI, "decode", "--profile", "apex-1.0", "--band", band, f"file:{f}",
+                            "--json"], capture_output=True, text=True, timeout=120)
+        assert d.returncode == 0, d.stderr
+        got = json.loads(d.stdout.strip().splitlines()[-1])
+        assert got["cadus"] == got["frames_ok"] == frames, band
+        packets += got["packets"]
+    # Two S segments in one file: the S receiver sees a gap, not lost packets.
+    assert packets == summary["packets"]
+    bad = subprocess.run([*CLI, "run", "--profile", "lupex", "--speed", "max", "--duration", "5",
+                          "--out", f"file:{tmp_path / 'k.bin'}?band=Ka"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "band='Ka': no such band (has: S, X)" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
