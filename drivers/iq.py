@@ -13,7 +13,8 @@ The samples follow the conventions of gr-satellites and real ground stations;
 * root-raised-cosine pulses, roll-off 0.35, peak at ``8 * samples_per_symbol``
   samples after the symbol (the filter's half span);
 * AWGN at ``ebn0_db`` (Eb per CADU bit) when the caller or the URL (``ebn0=DB``)
-  gives one.
+  gives one; otherwise, on a concatenated band under the link model, at the
+  budget's Eb/N0 of each engine block (:meth:`IqSink.set_link_ebn0`).
 
 ``baud`` is the channel symbol rate (2x the CADU bit rate on a concatenated
 band); the URL's ``baud=`` wins over the ``symbol_rate`` the run passes.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 from typing import Any, BinaryIO
 
 from lunar_hil.emulator.errors import ConfigError, LinkError, UrlError
@@ -54,6 +56,8 @@ class IqSink(AsyncOpenClose):
         self.counters["samples"] = 0
         samp_rate = url.int_param("samp_rate", 0)
         baud = url.int_param("baud", symbol_rate or 0)  # the URL's baud= wins
+        #: An Eb/N0 the URL fixed wins over the link model's (set_link_ebn0).
+        self.ebn0_fixed = "ebn0" in url.params or ebn0_db is not None
         if "ebn0" in url.params:  # ?ebn0=DB: AWGN at that Eb/N0 (Eb per CADU bit)
             text = url.params["ebn0"]
             try:
@@ -94,6 +98,23 @@ class IqSink(AsyncOpenClose):
         self._file: BinaryIO | None = None
         self._refused: str | None = None
         self.last_error: str | None = None
+
+    def set_link_ebn0(self, ebn0_db: float | None) -> None:
+        """The link model's Eb/N0 (per CADU bit) for what is written next.
+
+        Only on a convolutional band, where this sink takes the error-free CADUs
+        and codes them itself: the noise is then the channel's errors. On the
+        other bands the stream it takes already carries the link's bit errors.
+        A URL's ``ebn0=`` wins."""
+        if self.ebn0_fixed or not self.settings.convolutional:
+            return
+        if ebn0_db is not None and not math.isfinite(ebn0_db):
+            ebn0_db = None
+        if ebn0_db is not None:
+            ebn0_db = min(max(ebn0_db, -10.0), 100.0)
+        if ebn0_db != self.settings.ebn0_db:
+            self.settings = dataclasses.replace(self.settings, ebn0_db=ebn0_db)
+            self._modulator.settings = self.settings
 
     async def retune(self, *, symbol_rate: int | None = None, convolutional: bool = False,
                      **_band: Any) -> None:

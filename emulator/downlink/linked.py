@@ -738,6 +738,13 @@ class LinkedEmulator(Emulator):
 
     # --------------------------------------------------------------- async
     async def _fan_out(self, data: dict[OutputLayer, bytes]) -> None:
+        if self.ber_override is None:
+            # A modulating sink draws its noise from the budget's Eb/N0 (per block).
+            ebn0 = float(self._tl.ebn0_db[self.schedule.index(self._block_t0)])
+            for output in self.outputs:
+                set_ebn0 = getattr(output.sink, "set_link_ebn0", None)
+                if set_ebn0 is not None:
+                    set_ebn0(ebn0)
         if self.speed is not None:
             light = float(self._tl.light_time_s[self.schedule.index(self._block_t0)])
             if light > 0:

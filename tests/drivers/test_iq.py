@@ -98,3 +98,48 @@ def test_bad_urls_are_one_line_url_errors(tmp_path: Path, query: str, message: s
     with pytest.raises(UrlError) as info:
         open_sink(f"iq:{tmp_path}/x.cf32?{query}")
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_iq_noise_follows_the_link_budget(tmp_path: Path) -> None:
+    """Under the link model, an ``iq:`` output on a concatenated band draws its
+    AWGN from the budget's Eb/N0: the samples minus the same run's CADUs
+    modulated without noise are noise of variance sps / (Eb/N0 * 1/2), computed
+    here by hand. HAKUTO-R M1's S band: near side, direct to Earth."""
+    import argparse
+    import asyncio
+
+    from lunar_hil.emulator.commands.run import build_emulator, register
+
+    sps, seconds = 8, 4
+    baud = 2 * 64_000  # M1 S band: 64 kbit/s CADUs, rate-1/2 code
+    iq, cadus = tmp_path / "m1.cf32", tmp_path / "m1.cadu"
+    ap = argparse.ArgumentParser()
+    register(ap.add_subparsers())
+    args = ap.parse_args(["run", "--profile", "hakuto-r-m1", "--band", "S", "--speed", "max",
+                          "--idle", "--duration", str(seconds),
+                          "--out", f"iq:{iq}?samp_rate={sps * baud}",
+                          "--out", f"file:{cadus}?layer=cadu"])
+    args.profile = args.profile[0]
+    emu, _rs, _rig, _ = build_emulator(args)
+    assert emu.schedule.step_s > seconds  # one budget step: one Eb/N0 for the run
+    ebn0_db = float(emu._tl.ebn0_db[0])
+    assert 0 < ebn0_db < 60
+    asyncio.run(emu.run())
+    noisy = np.fromfile(iq, dtype="<c8").astype(np.complex128)
+    mod = IqModulator(IqSettings(samples_per_symbol=sps, convolutional=True))
+    clean = np.concatenate([mod.modulate(cadus.read_bytes()), mod.flush()]).astype(np.complex128)
+    assert noisy.size == clean.size
+    measured = float(np.mean(np.abs(noisy - clean) ** 2))
+    expected = sps / (10 ** (ebn0_db / 10) * 0.5)
+    # The mean of N ~ 1e7 exponential draws: relative sd 1/sqrt(N), far below 1 %.
+    assert abs(measured / expected - 1) < 0.01
+
+
+def test_a_url_ebn0_wins_over_the_link_model(tmp_path: Path) -> None:
+    sink = IqSink(parse_url(f"iq:{tmp_path / 'a.cf32'}?samp_rate=80000&ebn0=7"),
+                  symbol_rate=10_000, convolutional=True)
+    sink.set_link_ebn0(2.0)
+    assert sink.settings.ebn0_db == 7.0
+    plain = IqSink(parse_url(f"iq:{tmp_path / 'b.cf32'}?samp_rate=80000"), symbol_rate=10_000)
+    plain.set_link_ebn0(2.0)  # no convolutional code: the stream carries the errors
+    assert plain.settings.ebn0_db is None
