@@ -31,6 +31,10 @@ from ..downlink import (
 from ..downlink.engine import BandEvent, sink_params
 from ..errors import EXIT_SIGINT, EXIT_SIGTERM, ConfigError, EmulatorError
 
+#: Longest engine step (sim seconds) of a run with an uplink at --speed max:
+#: one mux period at max speed without idle frames (Emulator.BULK_PERIOD_S).
+UPLINK_MAX_STEP_S = 60.0
+
 #: Keys the live view tracks from the sim (truth) besides the decoded telemetry.
 WATCH_KEYS = ("power.battery_soc", "thermal.avionics_c", "gnc.altitude_m", "mode.lander")
 
@@ -194,6 +198,9 @@ def build_emulator(args: argparse.Namespace) -> tuple[Emulator, Any, Any, Any]:
         band=setup, sim=sim, sampler=sampler, duration_s=duration, speed=speed,
         idle=args.idle, outputs=outputs, link=LinkImpairment(ber, args.seed),
         watch_keys=WATCH_KEYS, bands=bands, band_events=band_events,
+        # With an uplink at max speed a command takes effect at the end of the
+        # step it arrived in: short steps keep that within UPLINK_MAX_STEP_S.
+        max_block_s=UPLINK_MAX_STEP_S if args.uplink and speed is None else None,
     )
     # The link model (emulator/links) needs the lander at its site: off in cruise.
     linked = None

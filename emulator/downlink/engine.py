@@ -211,6 +211,7 @@ class Emulator:
         block_periods: int | None = None,
         bands: Mapping[str, BandSetup] | None = None,
         band_events: Sequence[BandEvent] = (),
+        max_block_s: float | None = None,
     ) -> None:
         self.sim = sim
         self.sampler = sampler
@@ -223,6 +224,9 @@ class Emulator:
         self.outputs = list(outputs)
         self.layers = {o.layer for o in self.outputs}
         self._block_periods_arg = block_periods
+        #: Longest step in sim seconds (None: the defaults). A run with an uplink
+        #: at max speed bounds it, since a command takes effect at a step's end.
+        self.max_block_s = max_block_s
         self.link = link or LinkImpairment()
         self.status = RunStatus()
         self.watch_keys = list(watch_keys)
@@ -403,6 +407,8 @@ class Emulator:
             block_s = min(self.MAX_SPEED_BLOCK_S, max(60.0, self.MAX_SPEED_BLOCK_BYTES / load))
         else:
             block_s = min(self.MAX_BLOCK_S, self.speed * self.PACED_STEP_WALL_S)
+        if self.max_block_s is not None:
+            block_s = min(block_s, self.max_block_s)
         return max(1, round(block_s / period_s))
 
     def time_of_frame(self, k: int) -> float:

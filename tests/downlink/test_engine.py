@@ -204,3 +204,25 @@ def test_clock_lag_is_wall_time_behind_the_sim_schedule() -> None:
     assert clock.lag_s(20.0) == pytest.approx(3.0, abs=0.05)
     assert clock.lag_s(100.0) == 0.0  # ahead of schedule: no lag
     assert SimClock(None).lag_s(1e9) == 0.0
+
+
+def test_uplink_runs_at_max_speed_take_short_steps() -> None:
+    """With --uplink at max speed a step is at most one sim minute (a command
+    takes effect at the end of the step it arrived in); without, up to an hour."""
+    import argparse
+
+    from lunar_hil.emulator.commands.run import build_emulator, register
+
+    def steps(*extra: str) -> float:
+        ap = argparse.ArgumentParser()
+        register(ap.add_subparsers())
+        args = ap.parse_args(["run", "--profile", "apex-1.0", "--band", "X", "--speed", "max",
+                              "--duration", "600", "--ideal-link", "--out", "file:/dev/null",
+                              *extra])
+        args.profile = args.profile[0]
+        emu, _rs, _rig, _ = build_emulator(args)
+        return emu.block_periods * emu.period_frames / emu.frames_per_second
+
+    assert steps("--uplink", "udp://127.0.0.1:0") <= 60.0 + 1e-3
+    assert steps("--uplink", "udp://127.0.0.1:0", "--idle") <= 60.0 + 1e-3
+    assert steps() >= 600.0
