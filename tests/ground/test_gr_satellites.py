@@ -46,6 +46,12 @@ def kiss_frames(data: bytes) -> list[bytes]:
 
 
 def gr_satellites(satyaml: Path, iq: Path, samp_rate: int, kiss: Path) -> list[bytes]:
+    # A quarter second of silence after the signal: GNU Radio stops the flowgraph
+    # at the file's end, and under load the last frame or two were still inside
+    # its blocks' buffers (Viterbi traceback, deframer) when it did (seen on CI:
+    # 90 of 92 frames, the last two missing).
+    with iq.open("ab") as f:
+        f.write(np.zeros(samp_rate // 4, dtype=np.complex64).tobytes())
     proc = subprocess.run(
         [SYSTEM_PYTHON, str(SHIM), str(satyaml), "--rawfile", str(iq), "--iq",
          "--samp_rate", str(samp_rate), "--kiss_out", str(kiss)],
