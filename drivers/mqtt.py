@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import ssl
+from collections import deque
 from collections.abc import AsyncIterator
 from enum import Enum
 from typing import Any
@@ -162,6 +163,10 @@ class MqttSink(QueuedSink):
         self.qos = url.int_param("qos", 1)
         self.batch = url.int_param("batch", 1)
         self.unit_bytes = frame_bytes
+        # Band switches: (stream offset, unit, frame type) from that offset on.
+        self._unit_changes: deque[tuple[int, int | None, str]] = deque()
+        self._written = 0  # bytes queued so far
+        self._sent = 0  # bytes the broker took so far
         self.counters["messages"] = 0
         self._client: aiomqtt.Client | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -170,11 +175,24 @@ class MqttSink(QueuedSink):
     async def retune(self, *, frame_bytes: int | None = None, frame_type: str = "TM",
                      **_band: Any) -> None:
         """A band switch: messages of the new band's unit and frame type (the
-        frames topic reads the VCID from the TM or AOS header)."""
-        await super().retune(frame_bytes=None if self.layer is MqttLayer.PACKETS else frame_bytes)
-        if self.layer is not MqttLayer.PACKETS:
-            self.unit_bytes = frame_bytes
-        self.frame_type = frame_type
+        frames topic reads the VCID from the TM or AOS header) from the next
+        byte written on. The bytes still queued keep the old band's unit: the
+        change is tied to its offset in the stream, so a broker that is away
+        for a while does not get old frames cut at the new length."""
+        unit = None if self.layer is MqttLayer.PACKETS else frame_bytes
+        self._unit_changes.append((self._written, unit, frame_type))
+        self._apply_due_changes()
+        self.counters["band_switches"] = self.counters.get("band_switches", 0) + 1
+
+    def _apply_due_changes(self) -> None:
+        while self._unit_changes and self._unit_changes[0][0] <= self._sent:
+            _at, unit, frame_type = self._unit_changes.popleft()
+            self.unit_bytes = self.frame_bytes = unit
+            self.frame_type = frame_type
+
+    async def write(self, data: bytes) -> None:
+        await super().write(data)
+        self._written += len(data)
 
     # -- status topic ------------------------------------------------------
     def _status(self, state: str) -> bytes:
@@ -195,6 +213,12 @@ class MqttSink(QueuedSink):
         return 1 << 20
 
     def _take_size(self, queue: Any) -> int:
+        n = self._take_size_in_unit(queue)
+        if self._unit_changes:  # never across a band switch: each side has its unit
+            n = min(n, self._unit_changes[0][0] - self._sent)
+        return n
+
+    def _take_size_in_unit(self, queue: Any) -> int:
         if self.layer is not MqttLayer.PACKETS:
             return super()._take_size(queue)
         # Whole space packets only (a write may end inside one), unless flushing.
@@ -266,6 +290,8 @@ class MqttSink(QueuedSink):
             self.counters["messages"] += 1
         if sent == 0 and data:
             raise aiomqtt.MqttError("connection lost before the broker acknowledged")
+        self._sent += sent
+        self._apply_due_changes()
         return sent
 
     async def publish_params(self, values: dict[str, Any]) -> None:

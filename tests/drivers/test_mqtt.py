@@ -470,3 +470,43 @@ def test_two_landers_in_two_processes_share_one_broker(mosquitto_broker: Mosquit
     counts, status = run_bounded(main(), 120)
     assert all(counts[name] > 0 for name in landers), counts
     assert all(b'"stopped"' in status[name] or b'"online"' in status[name] for name in landers)
+
+
+def test_a_band_switch_while_the_broker_is_down_keeps_each_band_s_unit(
+    mosquitto_broker: MosquittoBroker,
+) -> None:
+    """Old-band CADUs queue while the broker is down; the sink retunes to a new
+    unit (a band switch) and queues new-band CADUs behind them. After the
+    restart every message is one whole unit of its own band: the unit change is
+    tied to its place in the stream, not to when the broker comes back."""
+    prefix = f"hil/{uuid.uuid4().hex[:8]}"
+    small = 600  # the new band's CADU length
+
+    def cadu_small(seq: int) -> bytes:
+        return struct.pack(">I", seq) + bytes([seq % 251]) * (small - 4)
+
+    first = b"".join(cadu(i) for i in range(0, 20))
+    second = b"".join(cadu_small(i) for i in range(20, 50))
+
+    async def main() -> list[bytes]:
+        sub = Subscriber(mosquitto_broker, f"{prefix}/{LANDER}/tm/cadu")
+        sub.start()
+        await asyncio.wait_for(sub.subscribed.wait(), 10)
+        sink = MqttSink(parse_url(mosquitto_broker.url(prefix)), frame_bytes=CADU, lander=LANDER)
+        await sink.open()
+        await asyncio.to_thread(mosquitto_broker.stop)
+        await sink.write(first)  # queued: the broker is down
+        await sink.retune(frame_bytes=small, frame_type="TM")
+        await sink.write(second)
+        assert sink.counters["queued_bytes"] == len(first) + len(second)
+        await asyncio.to_thread(mosquitto_broker.start)
+        await sink.close()
+        await sub.wait_unique(50)
+        await sub.stop()
+        return sub.messages
+
+    messages = run_bounded(main(), 60)
+    by_seq = {struct.unpack(">I", m[:4])[0]: m for m in messages}  # QoS 1: maybe twice
+    assert sorted(by_seq) == list(range(50))
+    assert all(by_seq[i] == cadu(i) for i in range(20))
+    assert all(by_seq[i] == cadu_small(i) for i in range(20, 50))
