@@ -388,24 +388,12 @@ class QueuedSink(AsyncOpenClose):
             )
 
     async def retune(self, *, frame_bytes: int | None = None, **_band: Any) -> None:
-        """A band switch: the bytes queued so far are the old band's; let the
-        pump take them (up to ``flush_timeout``), then cut the stream into the
-        new band's units (``frame_bytes``). Counted in ``band_switches``."""
-        await self._drain_queue()
+        """A band switch: the stream goes on in the new band's CADUs. On a byte
+        stream (file, TCP, serial, pty) the unit only aligns the pump's chunks,
+        so it changes at once; sinks whose messages are units (MQTT) tie the
+        change to its place in the stream. Counted in ``band_switches``."""
         self.frame_bytes = frame_bytes
         self.counters["band_switches"] = self.counters.get("band_switches", 0) + 1
-
-    async def _drain_queue(self) -> None:
-        queue, pump = self._queue, self._pump_task
-        if queue is None or pump is None:
-            return
-        deadline = time.monotonic() + self.flush_timeout
-        while queue.size and not pump.done():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(queue.wait_changed(), timeout=left)
 
     def _raise_failed(self) -> None:
         assert self._failed is not None
