@@ -44,6 +44,20 @@ IQ_CHUNK = 16384
 MAX_SAMPLES_PER_SYMBOL = 64
 
 
+def _samples_per_symbol_problem(samp_rate: int, baud: int) -> str | None:
+    """Why ``samp_rate`` cannot carry ``baud`` (None when it can): it must be a
+    whole multiple of it, MIN..MAX samples per symbol."""
+    if samp_rate % baud or samp_rate // baud < MIN_SAMPLES_PER_SYMBOL:
+        return (f"samp_rate {samp_rate} must be a whole multiple "
+                f"(>= {MIN_SAMPLES_PER_SYMBOL}) of baud {baud}, for example "
+                f"samp_rate={MIN_SAMPLES_PER_SYMBOL * baud} (gr-satellites refuses fewer than "
+                f"{MIN_SAMPLES_PER_SYMBOL} samples per symbol)")
+    if samp_rate // baud > MAX_SAMPLES_PER_SYMBOL:
+        return (f"samp_rate {samp_rate} is {samp_rate // baud} samples per symbol of "
+                f"baud {baud}; at most {MAX_SAMPLES_PER_SYMBOL} (memory per chunk grows with it)")
+    return None
+
+
 class IqSink(AsyncOpenClose):
     """Write the stream as BPSK baseband samples (complex float32) to a file."""
 
@@ -70,18 +84,9 @@ class IqSink(AsyncOpenClose):
             raise UrlError(f"{self.url}: samp_rate missing (samples per second)")
         if not baud:
             raise UrlError(f"{self.url}: baud missing (channel symbols per second)")
-        if samp_rate % baud or samp_rate // baud < MIN_SAMPLES_PER_SYMBOL:
-            raise UrlError(
-                f"{self.url}: samp_rate {samp_rate} must be a whole multiple "
-                f"(>= {MIN_SAMPLES_PER_SYMBOL}) of baud {baud}, for example "
-                f"samp_rate={MIN_SAMPLES_PER_SYMBOL * baud} (gr-satellites refuses fewer than "
-                f"{MIN_SAMPLES_PER_SYMBOL} samples per symbol)"
-            )
-        if samp_rate // baud > MAX_SAMPLES_PER_SYMBOL:
-            raise UrlError(
-                f"{self.url}: samp_rate {samp_rate} is {samp_rate // baud} samples per symbol of "
-                f"baud {baud}; at most {MAX_SAMPLES_PER_SYMBOL} (memory per chunk grows with it)"
-            )
+        problem = _samples_per_symbol_problem(samp_rate, baud)
+        if problem:
+            raise UrlError(f"{self.url}: {problem}")
         self.samp_rate = samp_rate
         self.baud = baud
         self.samples_per_symbol = samp_rate // baud
@@ -126,23 +131,26 @@ class IqSink(AsyncOpenClose):
         the reason kept in ``last_error``, until a band it can carry returns."""
         self.counters["band_switches"] = self.counters.get("band_switches", 0) + 1
         baud = int(symbol_rate or 0)
-        sps = self.samp_rate // baud if baud else 0
-        if (not baud or self.samp_rate % baud or not
-                MIN_SAMPLES_PER_SYMBOL <= sps <= MAX_SAMPLES_PER_SYMBOL):
-            self._refused = (f"{self.url}: baud {baud} after a band switch is not a whole "
-                             f"{MIN_SAMPLES_PER_SYMBOL}..{MAX_SAMPLES_PER_SYMBOL} samples per "
-                             f"symbol of samp_rate {self.samp_rate}")
+        problem = (_samples_per_symbol_problem(self.samp_rate, baud) if baud
+                   else "baud missing (channel symbols per second)")
+        if problem:
+            self._refused = f"{self.url}: after a band switch: {problem}"
             self.last_error = self._refused
             return
         self._refused = None
         if self._file is not None:  # end the old band's symbols before the new rate
-            tail = self._modulator.flush()
-            self._put(tail.astype("<c8").tobytes())
-            self.counters["samples"] += tail.size
-        self.baud, self.samples_per_symbol = baud, sps
+            self._flush_modulator()
+        self.baud, self.samples_per_symbol = baud, self.samp_rate // baud
+        sps = self.samples_per_symbol
         self.settings = dataclasses.replace(self.settings, samples_per_symbol=sps,
                                             convolutional=convolutional)
         self._modulator = IqModulator(self.settings)
+
+    def _flush_modulator(self) -> None:
+        """Write the pulse-shaping filter's tail (the last symbols ring out)."""
+        tail = self._modulator.flush()
+        self._put(tail.astype("<c8").tobytes())
+        self.counters["samples"] += tail.size
 
     async def open(self) -> None:
         try:
@@ -176,9 +184,7 @@ class IqSink(AsyncOpenClose):
         if self._file is None:
             return
         try:
-            tail = self._modulator.flush()
-            self._put(tail.astype("<c8").tobytes())
-            self.counters["samples"] += tail.size
+            self._flush_modulator()
         finally:
             file, self._file = self._file, None
             try:

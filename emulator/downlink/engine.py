@@ -352,8 +352,7 @@ class Emulator:
         for vcid, pkts, starts in handed:
             if starts.size:
                 self._hand_over(old, vcid, pkts, starts)
-        self.status.mux_backlog_bytes = self.mux.pending_bytes()
-        self.status.backlog_packets = self.mux.pending_packets()
+        self._note_backlog()
         self.band_log.append({"t_s": round(self._t_origin, 6), "event": "switch",
                               "from": old.name, "to": self.band.name, "reason": switch.reason,
                               "handed_over_packets": int(sum(s.size for _v, _p, s in handed))})
@@ -445,10 +444,14 @@ class Emulator:
         self._sampled_packets += sampled.count
         batches = self._schedule(sampled.streams, k0, k1, t_stop, last)
         self.status.sim_seconds = t_stop if self.lost_at_s is not None else t1
-        self.status.mux_backlog_bytes = self.mux.pending_bytes()
-        self.status.backlog_packets = self.mux.pending_packets()
+        self._note_backlog()
         self.status.packets = self._sampled_packets - self.status.backlog_packets
         return self._encode([b for b in batches if len(b)])
+
+    def _note_backlog(self) -> None:
+        """What waits in the multiplexer (the live view and the summary)."""
+        self.status.mux_backlog_bytes = self.mux.pending_bytes()
+        self.status.backlog_packets = self.mux.pending_packets()
 
     def _schedule(
         self,
